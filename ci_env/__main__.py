@@ -1,0 +1,3 @@
+from ci_env.cli import main
+
+raise SystemExit(main())

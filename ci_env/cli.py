@@ -1,0 +1,81 @@
+"""The `ci-env` command line: one parser, one module per sub-command, one `except`.
+
+Each module in `ci_env/commands/` exposes `NAME`, `HELP`, `DESCRIPTION`,
+`add_arguments(parser)` and `run(args) -> int`. Every `CiEnvError` ends here: printed as
+`error: <what> — <what to do>` (secrets masked) with its exit code. argparse's own usage
+errors also exit 2. Nothing else is caught, so a bug shows as a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from ci_env import __version__, secrets
+from ci_env.errors import CiEnvError
+
+COMMANDS = ("env", "login", "logout", "gc", "detect", "probe", "cleanup")
+
+
+def _command(name: str) -> ModuleType:
+    return importlib.import_module(f"ci_env.commands.{name}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ci-env",
+        description=(
+            "Per-job Docker credentials, registry login from CI variables, and registry "
+            "cleanup that never deletes what a kept tag needs."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"ci-env {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log requests and decisions to stderr"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        module = _command(name)
+        command = sub.add_parser(
+            module.NAME,
+            help=module.HELP,
+            description=module.DESCRIPTION,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(command)
+        command.set_defaults(run=module.run)
+    return parser
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(secrets.RedactingFilter())
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    if not verbose:
+        # urllib3 and botocore log connection retries as warnings; our own messages suffice.
+        logging.getLogger("urllib3").setLevel(logging.ERROR)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        code: int = args.run(args)
+    except CiEnvError as error:
+        print(secrets.redact(error.render()), file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

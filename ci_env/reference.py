@@ -1,0 +1,97 @@
+"""Repository addresses, parsed with the Docker reference grammar.
+
+`ghcr.io/acme/app`, `localhost:5000/x`, `nginx` (= docker.io/library/nginx), `acme/app:1.0`,
+`host/app@sha256:...`. The registry part is the first path component when it contains a `.` or
+`:` or is `localhost`; otherwise the address is on Docker Hub.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ci_env.errors import UsageError
+
+DOCKER_HUB = "docker.io"
+DOCKER_HUB_API = "registry-1.docker.io"
+_HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
+
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_PATH = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
+_HOST = re.compile(
+    r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+    r"|\[[0-9a-fA-F:.]+\])(?::[0-9]{1,5})?"
+)
+_TAG = re.compile(r"[\w][\w.-]{0,127}")
+_DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}")
+
+
+@dataclass(frozen=True)
+class Reference:
+    registry: str  # host[:port], lowercase; Docker Hub is "docker.io"
+    repository: str  # path inside the registry, e.g. "library/nginx"
+    tag: str | None = None
+    digest: str | None = None
+
+    @property
+    def api_host(self) -> str:
+        """Where the registry API is served (Docker Hub's differs from its name)."""
+        return DOCKER_HUB_API if self.registry == DOCKER_HUB else self.registry
+
+    @property
+    def name(self) -> str:
+        """`registry/repository` without tag or digest."""
+        return f"{self.registry}/{self.repository}"
+
+    def __str__(self) -> str:
+        text = self.name
+        if self.tag:
+            text += f":{self.tag}"
+        if self.digest:
+            text += f"@{self.digest}"
+        return text
+
+
+def _split_registry(text: str) -> tuple[str, str]:
+    first, sep, rest = text.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost" or first.startswith("[")):
+        return first.lower(), rest
+    return DOCKER_HUB, text
+
+
+def parse(text: str, *, allow_tag: bool = True) -> Reference:
+    """Parse a repository address; a bad one is a UsageError saying what is wrong."""
+    raw = text.strip()
+    if not raw:
+        raise UsageError("the repository address is empty", "pass --repo HOST/PATH")
+    if "://" in raw:
+        raise UsageError(
+            f"repository address {text!r} has a URL scheme",
+            "give it without http:// or https://, e.g. ghcr.io/acme/app",
+        )
+    rest, _, digest = raw.partition("@")
+    registry, path = _split_registry(rest)
+    tag = None
+    last_slash = path.rfind("/")
+    if ":" in path[last_slash + 1 :]:
+        path, _, tag = path.rpartition(":")
+    if registry != DOCKER_HUB and not _HOST.fullmatch(registry):
+        raise UsageError(f"{registry!r} in {text!r} is not a valid registry host[:port]")
+    if registry in _HUB_ALIASES:
+        registry = DOCKER_HUB
+    if registry == DOCKER_HUB and "/" not in path:
+        path = f"library/{path}"
+    if not path or not _PATH.fullmatch(path):
+        raise UsageError(
+            f"repository path {path!r} in {text!r} is not valid",
+            "paths are lowercase letters, digits and . _ - separated by /",
+        )
+    if tag is not None and not _TAG.fullmatch(tag):
+        raise UsageError(f"tag {tag!r} in {text!r} is not valid")
+    if digest and not _DIGEST.fullmatch(digest):
+        raise UsageError(f"digest {digest!r} in {text!r} is not valid", "expected sha256:<hex>")
+    if (tag or digest) and not allow_tag:
+        raise UsageError(
+            f"{text!r} names a tag or digest", "give the repository only, e.g. ghcr.io/acme/app"
+        )
+    return Reference(registry, path, tag, digest or None)
