@@ -22,8 +22,16 @@ _HOST = re.compile(
     r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
     r"|\[[0-9a-fA-F:.]+\])(?::[0-9]{1,5})?"
 )
-_TAG = re.compile(r"[\w][\w.-]{0,127}")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}")
+_KNOWN_DIGESTS = {"sha256": re.compile(r"[a-f0-9]{64}"), "sha512": re.compile(r"[a-f0-9]{128}")}
+_MAX_NAME = 255  # distribution-spec: registry + repository name at most 255 characters
+
+
+def api_host(registry: str) -> str:
+    """Where a registry's API is served (Docker Hub's differs from its name)."""
+    lowered = registry.lower()
+    return DOCKER_HUB_API if lowered in _HUB_ALIASES else lowered
 
 
 @dataclass(frozen=True)
@@ -36,7 +44,7 @@ class Reference:
     @property
     def api_host(self) -> str:
         """Where the registry API is served (Docker Hub's differs from its name)."""
-        return DOCKER_HUB_API if self.registry == DOCKER_HUB else self.registry
+        return api_host(self.registry)
 
     @property
     def name(self) -> str:
@@ -69,14 +77,24 @@ def parse(text: str, *, allow_tag: bool = True) -> Reference:
             f"repository address {text!r} has a URL scheme",
             "give it without http:// or https://, e.g. ghcr.io/acme/app",
         )
+    if any(char.isspace() for char in raw):
+        raise UsageError(f"repository address {text!r} contains whitespace")
     rest, _, digest = raw.partition("@")
     registry, path = _split_registry(rest)
+    if registry == DOCKER_HUB and "/" not in rest and _looks_like_host(rest):
+        raise UsageError(
+            f"{text!r} looks like a registry host without a repository path",
+            f"add the repository, e.g. {rest}/acme/app",
+        )
     tag = None
     last_slash = path.rfind("/")
     if ":" in path[last_slash + 1 :]:
         path, _, tag = path.rpartition(":")
-    if registry != DOCKER_HUB and not _HOST.fullmatch(registry):
-        raise UsageError(f"{registry!r} in {text!r} is not a valid registry host[:port]")
+    if registry != DOCKER_HUB and not _valid_host(registry):
+        raise UsageError(
+            f"{registry!r} in {text!r} is not a valid registry host[:port]",
+            "expected e.g. ghcr.io, registry.example.com:5000 or 127.0.0.1:5000",
+        )
     if registry in _HUB_ALIASES:
         registry = DOCKER_HUB
     if registry == DOCKER_HUB and "/" not in path:
@@ -88,10 +106,32 @@ def parse(text: str, *, allow_tag: bool = True) -> Reference:
         )
     if tag is not None and not _TAG.fullmatch(tag):
         raise UsageError(f"tag {tag!r} in {text!r} is not valid")
-    if digest and not _DIGEST.fullmatch(digest):
-        raise UsageError(f"digest {digest!r} in {text!r} is not valid", "expected sha256:<hex>")
+    if digest and not _valid_digest(digest):
+        raise UsageError(f"digest {digest!r} in {text!r} is not valid", "expected sha256:<64 hex>")
+    if len(f"{registry}/{path}") > _MAX_NAME:
+        raise UsageError(f"repository name in {text!r} is longer than {_MAX_NAME} characters")
     if (tag or digest) and not allow_tag:
         raise UsageError(
             f"{text!r} names a tag or digest", "give the repository only, e.g. ghcr.io/acme/app"
         )
     return Reference(registry, path, tag, digest or None)
+
+
+def _looks_like_host(text: str) -> bool:
+    name = text.split(":", 1)[0]
+    return "." in name or name == "localhost" or text.startswith("[")
+
+
+def _valid_host(host: str) -> bool:
+    if not _HOST.fullmatch(host):
+        return False
+    port = host.rsplit("]", 1)[-1].rpartition(":")[2] if ":" in host.rsplit("]", 1)[-1] else ""
+    return not port or 0 < int(port) <= 65535
+
+
+def _valid_digest(digest: str) -> bool:
+    if not _DIGEST.fullmatch(digest):
+        return False
+    algorithm, _, encoded = digest.partition(":")
+    known = _KNOWN_DIGESTS.get(algorithm)
+    return known is None or bool(known.fullmatch(encoded))

@@ -1,19 +1,275 @@
-"""`ci-env cleanup` (placeholder until its issue lands)."""
+"""`ci-env cleanup`: delete registry tags by retention policy, never what a kept tag needs.
+
+Flow: policy (file + options) -> per repository: list, decide (pure policy), walk the digest
+graph -> a plan. `--dry-run` prints it, `--plan-out` saves it, otherwise it is applied by
+parallel workers. The report (terminal, `--report-json`, GitHub job summary) is written in a
+`finally`, so a run stopped by an auth error still leaves a complete record of what happened.
+Exit: 0 done, 1 some deletions failed (or a repository failed closed), 2 bad input, 3 auth.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 
-from ci_env.errors import CiEnvError
+from ci_env import backend_options as backend_layer
+from ci_env import durations, providers, secrets, settings
+from ci_env.cleanup import gitrefs, planner
+from ci_env.cleanup import plan as plans
+from ci_env.cleanup import rules as policy_file
+from ci_env.cleanup.apply import Applier, Job, Outcome, Status
+from ci_env.cleanup.plan import Plan, RepoPlan
+from ci_env.cleanup.progress import Progress
+from ci_env.cleanup.rules import GitRule, Rules, Untagged
+from ci_env.errors import CiEnvError, UsageError
+from ci_env.providers.base import Provider
+from ci_env.reference import parse
+from ci_env.registries.base import Backend, BackendOptions
+from ci_env.registries.detect import detect
+from ci_env.reports import base as reports
+from ci_env.reports import human
 
 NAME = "cleanup"
-HELP = "not implemented yet"
-DESCRIPTION = HELP
+HELP = "delete registry tags by retention policy, keeping everything kept tags need"
+DESCRIPTION = """\
+Delete tags from container registries by a retention policy, through the API each registry
+supports. A tag whose digest a kept tag still needs is only untagged; children of kept indexes
+and referrers (signatures, SBOMs) of kept images are never deleted. Policy from --policy FILE
+(YAML, version: 1) and/or the options below (options win).
+
+exit codes: 0 done, 1 some deletions failed, 2 bad input, 3 authentication/permission
+"""
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
+    return int(text)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    add = parser.add_argument
+    add(
+        "--repo",
+        action="append",
+        metavar="REPO",
+        help="repository (repeatable; REPO/* = all under REPO); default CIENV_REPO, then WERF_REPO",
+    )
+    add("--shard", metavar="I/N", help="only the I-th of N stable shares of the repositories")
+    add("--policy", metavar="FILE", help="policy YAML (version: 1); env CIENV_POLICY")
+    rules = parser.add_argument_group("policy options (override the policy file)")
+    rules.add_argument("--keep-latest", type=_count, metavar="N", help="keep the N newest images")
+    rules.add_argument("--keep-newer-than", metavar="DURATION", help="default 2h (0s: off)")
+    rules.add_argument("--keep-tag", action="append", metavar="REGEX", help="never delete")
+    rules.add_argument(
+        "--keep-list",
+        metavar="FILE",
+        help="tags to keep, one a line (env CIENV_KEEP_LIST, WERF_KEEP_LIST)",
+    )
+    rules.add_argument("--keep-semver", type=_count, metavar="N", help="keep N highest versions")
+    rules.add_argument("--keep-git", action="store_true", help="keep tags of live git refs")
+    rules.add_argument("--commits-per-branch", type=_count, metavar="N", help="for --keep-git")
+    rules.add_argument("--git-dir", default=".", metavar="DIR", help="checkout for --keep-git")
+    rules.add_argument("--delete-tag", action="append", metavar="REGEX", help="candidates only")
+    rules.add_argument("--delete-older-than", metavar="DURATION")
+    rules.add_argument("--untagged", choices=[u.value for u in Untagged])
+    rules.add_argument(
+        "--keep-orphan-referrers",
+        action="store_true",
+        help="keep signatures/SBOMs whose image is deleted",
+    )
+    run = parser.add_argument_group("run")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan, change nothing (env CIENV_DRY_RUN, WERF_DRY_RUN)",
+    )
+    run.add_argument("--plan-out", metavar="FILE", help="save the plan as JSON")
+    run.add_argument("--apply-plan", metavar="FILE", help="apply a saved plan (re-checks tags)")
+    run.add_argument("--parallel", type=_count, default=8, metavar="N", help="workers (8)")
+    run.add_argument("--report-json", metavar="FILE", help="write the JSON report here")
+    run.add_argument("--verbose", dest="show_kept", action="store_true", help="list kept tags")
+    backend_layer.add_backend_arguments(parser)
+
+
+# ---- policy from file + options -------------------------------------------------------------
+
+
+def _patterns(values: list[str] | None, option: str) -> tuple[str, ...] | None:
+    if values is None:
+        return None
+    for value in values:
+        policy_file.compile_pattern(value, option)
+    return tuple(values)
+
+
+def load_rules(args: argparse.Namespace, env: Mapping[str, str]) -> Rules:
+    path = args.policy or settings.cienv("POLICY", env=env)
+    rules = policy_file.load(path) if path else Rules()
+    changes: dict[str, object] = {}
+    if args.keep_latest is not None:
+        changes["keep_latest"] = args.keep_latest
+    if args.keep_newer_than is not None:
+        changes["keep_newer_than"] = durations.parse(args.keep_newer_than, what="--keep-newer-than")
+    if (keep := _patterns(args.keep_tag, "--keep-tag")) is not None:
+        changes["keep_tags"] = rules.keep_tags + keep
+    if (delete := _patterns(args.delete_tag, "--delete-tag")) is not None:
+        changes["delete_tags"] = delete
+    if args.delete_older_than is not None:
+        older = durations.parse(args.delete_older_than, what="--delete-older-than")
+        changes["delete_older_than"] = older
+    if args.keep_semver is not None:
+        changes["keep_semver"] = args.keep_semver
+    if args.untagged is not None:
+        changes["untagged"] = Untagged(args.untagged)
+    if args.keep_git or args.commits_per_branch is not None:
+        default = (rules.keep_git or GitRule()).commits_per_branch
+        count = args.commits_per_branch if args.commits_per_branch is not None else default
+        changes["keep_git"] = GitRule(count)
+    rules = rules.replace(**changes)
+    keep_list = args.keep_list or rules.keep_list_file or settings.cienv("KEEP_LIST", env=env)
+    if keep_list:
+        names = policy_file.load_keep_list(keep_list)
+        rules = rules.replace(keep_list_file=keep_list, keep_list=names)
+    return rules
+
+
+# ---- one run ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    args: argparse.Namespace
+    env: Mapping[str, str]
+    options: BackendOptions
+    provider: Provider
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    plans: list[RepoPlan] = field(default_factory=list)
+    backends: dict[tuple[str, str], Backend] = field(default_factory=dict)
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def backend(self, registry: str, kind: str | None = None) -> Backend:
+        override = kind or backend_layer.container_registry_override(self.args, self.env)
+        gitlab = settings.env_first("CI_REGISTRY", env=self.env)
+        found = detect(registry, override=override, gitlab_host=gitlab, options=self.options)
+        key = (registry, found.kind)
+        if key not in self.backends:
+            self.backends[key] = found.backend(registry, self.options)
+        return self.backends[key]
+
+    def repositories(self) -> list[tuple[Backend, str]]:
+        names = self.args.repo or [settings.cienv("REPO", env=self.env) or ""]
+        shard = planner.parse_shard(self.args.shard) if self.args.shard else None
+        found: list[tuple[Backend, str]] = []
+        for text in names:
+            wildcard = text.strip().endswith("*")
+            ref = parse(
+                text.strip().removesuffix("*").rstrip("/") if wildcard else text, allow_tag=False
+            )
+            backend = self.backend(ref.registry)
+            pattern = ref.repository + "/*" if wildcard else ref.repository
+            names_found = planner.select(planner.expand(backend, pattern), shard)
+            found.extend((backend, name) for name in names_found)
+        return found
+
+    def make_plan(self, rules: Rules) -> Plan:
+        live = None
+        if rules.keep_git is not None:
+            live = gitrefs.read_live_refs(self.args.git_dir, rules.keep_git.commits_per_branch)
+        s = planner.Settings(
+            rules, self.started, live, self.args.keep_orphan_referrers, max(1, self.args.parallel)
+        )
+        for backend, repository in self.repositories():
+            self.plans.append(planner.plan_repository(backend, repository, s))
+        return Plan(self.started, tuple(self.plans))
+
+    def apply(self, plan: Plan, *, recheck: bool) -> None:
+        jobs = [Job(repo, self.backend(repo.registry, repo.kind)) for repo in plan.repositories]
+        total = sum(len(job.plan.operations()) for job in jobs)
+        progress = Progress(total, sys.stderr, tty=sys.stderr.isatty())
+        applier = Applier(
+            parallel=max(1, self.args.parallel), recheck=recheck, on_done=progress.advance
+        )
+        try:
+            applier.run(jobs)
+        finally:
+            self.outcomes = list(applier.results)
+            progress.close()
+
+    def close(self) -> None:
+        for backend in self.backends.values():
+            backend.close()
+
+
+def _exit_code(plan: Plan, outcomes: list[Outcome]) -> int:
+    failed = any(o.status is Status.FAILED for o in outcomes)
+    closed = any(repo.error for repo in plan.repositories)
+    return 1 if failed or closed else 0
+
+
+def _report(
+    run: _Run, plan: Plan, dry_run: bool, error: CiEnvError | None, *, quiet: bool = False
+) -> int:
+    """Write the JSON report, and unless `quiet` the terminal report and job summary."""
+    code = error.exit_code if error else _exit_code(plan, run.outcomes)
+    report = reports.build(
+        plan,
+        run.outcomes,
+        started=run.started,
+        finished=datetime.now(UTC),
+        dry_run=dry_run,
+        error=error.render().removeprefix("error: ") if error else None,
+        exit_code=code,
+    )
+    options = reports.Options(verbose=bool(run.args.show_kept or run.args.verbose))
+    if run.args.report_json:
+        text = reports.render("json", report, options)
+        try:
+            Path(run.args.report_json).write_text(text + "\n", encoding="utf-8")
+        except OSError as problem:
+            print(
+                f"error: cannot write {run.args.report_json}: {problem.strerror}", file=sys.stderr
+            )
+    if quiet:
+        return code
+    for repo in report.repos:
+        run.provider.section_start(f"cleanup {repo.name}", f"cleanup {repo.name}", sys.stdout)
+        print(secrets.redact("\n".join(human.render_repo(repo, options))))
+        run.provider.section_end(f"cleanup {repo.name}", sys.stdout)
+    print(secrets.redact("\n".join(human.render_totals(report))))
+    run.provider.summary(reports.render("markdown", report, options))
+    return code
 
 
 def run(args: argparse.Namespace) -> int:
-    raise CiEnvError(f"'ci-env {NAME}' is not implemented yet")
+    env = settings.environ()
+    dry_run = bool(args.dry_run or settings.flag(settings.cienv("DRY_RUN", env=env)))
+    if args.apply_plan and args.plan_out:
+        raise UsageError("--apply-plan and --plan-out do not go together", "use one of them")
+    saved = plans.load(args.apply_plan) if args.apply_plan else None
+    rules = None if saved else load_rules(args, env)
+    run = _Run(args, env, backend_layer.backend_options(args, env), providers.select("auto", env))
+    plan = saved or Plan(run.started)
+    error: CiEnvError | None = None
+    try:
+        if rules is not None:
+            plan = run.make_plan(rules)
+        if args.plan_out:
+            plans.save(plan, args.plan_out)
+        if not dry_run:
+            run.apply(plan, recheck=saved is not None)
+    except CiEnvError as problem:
+        error = problem
+        plan = saved or Plan(run.started, tuple(run.plans))
+    finally:
+        run.close()
+    # Nothing planned yet (e.g. a bad --repo): the JSON report still records the error.
+    quiet = error is not None and not plan.repositories
+    code = _report(run, plan, dry_run, error, quiet=quiet)
+    if error is not None:
+        raise error
+    return code

@@ -35,6 +35,8 @@ class Variable:
 
 class Provider(ABC):
     name: ClassVar[str]
+    # The variables a login comes from, for the "not logging in" message when they are absent.
+    login_variables: ClassVar[str] = ""
 
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
@@ -52,18 +54,18 @@ class Provider(ABC):
     def variables(self, docker_config: str) -> list[Variable]:
         """Variables for the job (DOCKER_CONFIG, CIENV_REPO, ...)."""
 
-    def mask(self, secret: str, out: TextIO) -> None:
+    def mask(self, secret: str, out: TextIO) -> None:  # noqa: B027 - optional hook
         """Ask the CI to mask `secret` in its log (no-op where the CI has no such command)."""
 
     def error(self, message: str, out: TextIO) -> None:
         """Report a fatal error the way the CI highlights it."""
         print(message, file=out)
 
-    def section_start(self, name: str, title: str, out: TextIO) -> None:
+    def section_start(self, name: str, title: str, out: TextIO) -> None:  # noqa: B027 - optional hook
         """Open a collapsible log section (no-op by default)."""
 
-    def section_end(self, name: str, out: TextIO) -> None:
+    def section_end(self, name: str, out: TextIO) -> None:  # noqa: B027 - optional hook
         """Close a collapsible log section."""
 
-    def summary(self, markdown: str) -> None:
+    def summary(self, markdown: str) -> None:  # noqa: B027 - optional hook
         """Append Markdown to the job summary where the CI has one."""

@@ -142,7 +142,7 @@ class Backend(ABC):
     description: ClassVar[Description]
     # Regexes (re.fullmatch, case-insensitive) on the registry host without port.
     host_patterns: ClassVar[tuple[str, ...]] = ()
-    options: ClassVar[tuple[NativeOption, ...]] = ()
+    native_options: ClassVar[tuple[NativeOption, ...]] = ()
     # True when listing returns untagged images (so `untagged: delete` can act).
     lists_untagged: ClassVar[bool] = False
 

@@ -1,0 +1,70 @@
+# ci-env developer entry points. Two commands on a fresh Debian/Ubuntu machine:
+#   make demo   a throwaway local registry, ci-env env, a dry-run and a real cleanup
+#   make test   installs what the tests need, then ruff, mypy and the whole pytest suite
+#
+# Python packages go into .venv (created with --system-site-packages, so on a CI machine that
+# already has the test dependencies installed nothing is downloaded). Debian packages are
+# installed with apt-get only when their binaries are missing (as root, or through sudo).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Debian package -> the binary that shows it is installed.
+APT_TOOLS := docker-registry:docker-registry skopeo:skopeo apache2-utils:htpasswd rsync:rsync \
+             docker.io:dockerd debootstrap:debootstrap
+DEMO_APT_TOOLS := docker-registry:docker-registry skopeo:skopeo apache2-utils:htpasswd
+
+.PHONY: demo test lint typecheck pytest deps system-deps venv clean
+
+define apt_install
+	missing=""; \
+	for pair in $(1); do \
+	  pkg=$${pair%%:*}; bin=$${pair##*:}; \
+	  command -v "$$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$$bin" ] || missing="$$missing $$pkg"; \
+	done; \
+	if [ ! -x $(PY) ]; then \
+	  trial=$$(mktemp -d); \
+	  $(PYTHON) -m venv "$$trial/v" >/dev/null 2>&1 || missing="$$missing python3-venv"; \
+	  rm -rf "$$trial"; \
+	fi; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo"; \
+	  $$sudo apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+endef
+
+system-deps:
+	@$(call apt_install,$(APT_TOOLS))
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv --system-site-packages $(VENV)
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+deps: system-deps venv
+
+demo:
+	@$(call apt_install,$(DEMO_APT_TOOLS))
+	@$(MAKE) --no-print-directory venv
+	PY=$(PY) bash scripts/demo.sh
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: venv
+	$(PY) -m mypy
+
+pytest: venv
+	$(PY) -m pytest -q
+
+test: deps lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

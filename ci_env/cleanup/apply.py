@@ -1,0 +1,153 @@
+"""Carrying out a plan: parallel workers over the backends, safe to stop and to re-run.
+
+- `parallel` workers share one backend (one pooled session) per registry; backends that
+  override `Backend.apply` (batch APIs) get chunks of `BATCH` operations per call.
+- `--max-requests-per-second` is enforced by the backends' shared transport limiter.
+- Applying a saved plan re-resolves each planned tag first: a tag that moved is skipped and
+  reported, a tag already gone counts as done — so a second run after a crash finishes the job.
+- A failed operation is recorded and the run goes on; an AuthError stops everything at once
+  (remaining work is cancelled) and propagates, with `results` holding what was done.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+from ci_env.cleanup.graph import short
+from ci_env.cleanup.plan import RepoPlan
+from ci_env.errors import AuthError, CiEnvError
+from ci_env.registries.base import Backend, Operation, OpKind, OpResult
+
+logger = logging.getLogger(__name__)
+
+BATCH = 100
+
+
+class Status(enum.StrEnum):
+    DONE = "done"
+    GONE = "gone"  # already deleted: success
+    FAILED = "failed"
+    SKIPPED = "skipped"  # a saved plan's tag moved since planning
+
+
+@dataclass(frozen=True)
+class Outcome:
+    repo: str  # RepoPlan.name
+    op: Operation
+    status: Status
+    detail: str = ""  # error, skip reason or method used
+
+    @property
+    def ok(self) -> bool:
+        return self.status in {Status.DONE, Status.GONE}
+
+
+def _batched(backend: Backend) -> bool:
+    return type(backend).apply is not Backend.apply
+
+
+@dataclass(frozen=True)
+class Job:
+    plan: RepoPlan
+    backend: Backend
+
+
+def _chunks(job: Job) -> list[list[Operation]]:
+    ops = job.plan.operations()
+    size = BATCH if _batched(job.backend) else 1
+    return [ops[start : start + size] for start in range(0, len(ops), size)]
+
+
+class Applier:
+    def __init__(
+        self,
+        *,
+        parallel: int = 8,
+        recheck: bool = False,
+        on_done: Callable[[int], None] | None = None,
+    ) -> None:
+        self.parallel = max(1, parallel)
+        self.recheck = recheck
+        self.on_done = on_done or (lambda count: None)
+        self.results: list[Outcome] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def _record(self, outcomes: Sequence[Outcome]) -> None:
+        with self._lock:
+            self.results.extend(outcomes)
+        self.on_done(len(outcomes))
+
+    def _check(self, job: Job, op: Operation) -> Outcome | None:
+        """Re-resolve the planned tags of `op`; an Outcome when the op must not run."""
+        tags = [op.tag] if op.kind is OpKind.UNTAG and op.tag else job.plan.tags_of(op.digest)
+        present = 0
+        for tag in tags:
+            now = job.backend.resolve(job.plan.repository, tag)
+            if now is None:
+                continue
+            present += 1
+            if now != op.digest:
+                why = f"tag {tag} moved to {short(now)} since planning"
+                return Outcome(job.plan.name, op, Status.SKIPPED, why)
+        if tags and not present:
+            return Outcome(job.plan.name, op, Status.GONE, "already gone")
+        return None
+
+    def _outcome(self, job: Job, result: OpResult) -> Outcome:
+        if result.already_gone:
+            return Outcome(job.plan.name, result.op, Status.GONE, "already gone")
+        if result.error is not None:
+            return Outcome(job.plan.name, result.op, Status.FAILED, result.error.render())
+        return Outcome(job.plan.name, result.op, Status.DONE, result.method)
+
+    def _run(self, job: Job, ops: Sequence[Operation]) -> None:
+        if self._stop.is_set():
+            return
+        try:
+            self._run_ops(job, ops)
+        except AuthError:
+            self._stop.set()  # the other workers stop before their next operation
+            raise
+
+    def _run_ops(self, job: Job, ops: Sequence[Operation]) -> None:
+        todo: list[Operation] = []
+        for op in ops:
+            try:
+                early = self._check(job, op) if self.recheck else None
+            except AuthError:
+                raise
+            except CiEnvError as error:
+                early = Outcome(job.plan.name, op, Status.FAILED, error.render())
+            if early is None:
+                todo.append(op)
+            else:
+                self._record([early])
+        if not todo:
+            return
+        for result in job.backend.apply(job.plan.repository, todo):
+            self._record([self._outcome(job, result)])
+            if self._stop.is_set():
+                return
+
+    def run(self, jobs: Sequence[Job]) -> list[Outcome]:
+        """Apply every job's operations; AuthError propagates after the pool stops."""
+        with ThreadPoolExecutor(self.parallel, thread_name_prefix="cleanup") as pool:
+            futures: list[Future[None]] = [
+                pool.submit(self._run, job, chunk) for job in jobs for chunk in _chunks(job)
+            ]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = [f for f in done if f.exception() is not None]
+            if failed:
+                self._stop.set()
+                for future in futures:
+                    future.cancel()
+                error = failed[0].exception()
+                assert error is not None
+                raise error
+        return self.results

@@ -1,0 +1,217 @@
+"""The digest graph, pure: what every kept tag needs, and how to delete without breaking it.
+
+A kept tag needs its manifest, every child of a kept index (nested indexes too) and its
+referrers (signatures, SBOMs, attestations: by the referrers API or by `sha256-<hex>` fallback
+and cosign `.sig/.att/.sbom` tags). With that set of *needed* digests:
+
+- a tag planned for deletion whose digest is needed is only untagged, never deleted by digest;
+- an untagged image that is needed is never deleted (children of kept indexes);
+- referrers whose subject is deleted are deleted with it (unless orphans are kept);
+- a needed manifest that cannot be read fails the repository closed, naming the kept tag.
+
+The graph does no I/O: the caller loops `wants()` -> read -> `learn(...)` until nothing is
+wanted, then takes `items()`. Manifests are only read where they can have children: digests
+the listing shows as plain manifests are never fetched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ci_env.cleanup.plan import Action, PlanItem
+from ci_env.cleanup.policy import referrer_subject
+from ci_env.registries.base import INDEX_MEDIA_TYPES, Image, Manifest
+
+
+@dataclass(frozen=True)
+class Wants:
+    manifests: frozenset[str] = frozenset()
+    referrers: frozenset[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.manifests or self.referrers)
+
+
+class ClosedError(Exception):
+    """A needed manifest could not be read: the repository must delete nothing."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class _State:
+    needed: dict[str, str] = field(default_factory=dict)  # digest -> kept tag that needs it
+    wants_m: set[str] = field(default_factory=set)
+    wants_r: set[str] = field(default_factory=set)
+
+
+class DigestGraph:
+    def __init__(
+        self,
+        images: Sequence[Image],
+        items: Sequence[PlanItem],
+        *,
+        keep_orphan_referrers: bool = False,
+        use_referrers_api: bool = False,
+    ) -> None:
+        self.items_in = list(items)
+        self.keep_orphans = keep_orphan_referrers
+        self.use_api = use_referrers_api
+        self.media = {image.digest: image.media_type for image in images}
+        self.listed = {image.digest for image in images}
+        self.manifests: dict[str, Manifest] = {}
+        self.referrers: dict[str, tuple[str, ...]] = {}
+        self.unreadable: dict[str, str] = {}  # digest -> error text
+        # Fallback referrer tags whose subject is listed follow their subject.
+        self.follower_tags: dict[str, list[PlanItem]] = {}
+        for item in self.items_in:
+            subject = referrer_subject(item.tag) if item.tag else None
+            if subject is not None and subject in self.listed:
+                self.follower_tags.setdefault(subject, []).append(item)
+        self.tag_subject = {
+            id(i): subject for subject, group in self.follower_tags.items() for i in group
+        }
+
+    # ---- learning -------------------------------------------------------------------------
+
+    def learn(
+        self,
+        manifests: Mapping[str, Manifest] | None = None,
+        referrers: Mapping[str, Iterable[str]] | None = None,
+        unreadable: Mapping[str, str] | None = None,
+    ) -> None:
+        self.manifests.update(manifests or {})
+        self.referrers.update({d: tuple(r) for d, r in (referrers or {}).items()})
+        self.unreadable.update(unreadable or {})
+
+    def subject_of(self, item: PlanItem) -> str | None:
+        """The listed subject an item follows: by fallback tag, or (untagged) by the API."""
+        if item.tag is not None:
+            return self.tag_subject.get(id(item))
+        for subject, found in self.referrers.items():
+            if item.digest in found and subject in self.listed:
+                return subject
+        return None
+
+    def _may_have_children(self, digest: str) -> bool:
+        media = self.media.get(digest, "")
+        return not media or media in INDEX_MEDIA_TYPES
+
+    # ---- the closure ----------------------------------------------------------------------
+
+    def _roots(self) -> list[tuple[str, str]]:
+        roots = []
+        for item in self.items_in:
+            follower = self.subject_of(item) is not None
+            if item.action is Action.KEEP and (not follower or self.keep_orphans):
+                roots.append((item.digest, item.tag or item.digest))
+        return roots
+
+    def _edges(self, digest: str, state: _State) -> list[str]:
+        out = [item.digest for item in self.follower_tags.get(digest, ())]
+        manifest = self.manifests.get(digest)
+        if manifest is not None:
+            out.extend(manifest.children)
+        elif digest not in self.unreadable and self._may_have_children(digest):
+            state.wants_m.add(digest)
+        if self.use_api:
+            if digest in self.referrers:
+                out.extend(self.referrers[digest])
+            else:
+                state.wants_r.add(digest)
+        return out
+
+    def _closure(self) -> _State:
+        state = _State()
+        stack = self._roots()
+        while stack:
+            digest, root = stack.pop()
+            if digest in state.needed:
+                continue
+            state.needed[digest] = root
+            stack.extend((child, root) for child in self._edges(digest, state))
+        return state
+
+    def _deleted(self, needed: Mapping[str, str]) -> set[str]:
+        planned = {i.digest for i in self.items_in if i.action is not Action.KEEP}
+        return planned - set(needed)
+
+    def wants(self) -> Wants:
+        state = self._closure()
+        wants_r = set(state.wants_r)
+        if self.use_api:
+            # Referrers of what is deleted follow it (or are kept as orphans on request).
+            for digest in self._cascade(state.needed)[0]:
+                if digest not in self.referrers:
+                    wants_r.add(digest)
+        return Wants(frozenset(state.wants_m), frozenset(wants_r))
+
+    def _cascade(self, needed: Mapping[str, str]) -> tuple[set[str], dict[str, str]]:
+        """Deleted digests plus API referrers of deleted subjects: (all, referrer -> subject)."""
+        deleted = self._deleted(needed)
+        extra: dict[str, str] = {}
+        stack = list(deleted)
+        while stack and not self.keep_orphans:
+            subject = stack.pop()
+            for ref in self.referrers.get(subject, ()):
+                if ref not in needed and ref not in deleted:
+                    deleted.add(ref)
+                    extra[ref] = subject
+                    stack.append(ref)
+        return deleted, extra
+
+    # ---- the result -----------------------------------------------------------------------
+
+    def items(self) -> list[PlanItem]:
+        """The final plan items. Raises ClosedError when a needed manifest was unreadable."""
+        state = self._closure()
+        for digest, error in self.unreadable.items():
+            if digest in state.needed:
+                root = state.needed[digest]
+                what = "" if digest == root else f" (it needs {digest})"
+                raise ClosedError(f"cannot read the manifest of kept tag {root}{what}: {error}")
+        needed = state.needed
+        _, extra = self._cascade(needed)
+        out = [self._settle(item, needed) for item in self.items_in]
+        present = {item.digest for item in out}
+        out.extend(
+            PlanItem(ref, None, Action.DELETE, f"deleted: referrer of deleted {short(subject)}")
+            for ref, subject in extra.items()
+            if ref not in present
+        )
+        return out
+
+    def _settle(self, item: PlanItem, needed: Mapping[str, str]) -> PlanItem:
+        subject = self.subject_of(item)
+        if subject is not None:
+            return self._settle_follower(item, subject, needed)
+        if item.action is Action.KEEP:
+            return item
+        root = needed.get(item.digest)
+        if root is None:
+            return item.but(Action.DELETE, item.reason)
+        if item.tag is None:
+            return item.but(Action.KEEP, f"kept: needed by kept tag {root}")
+        why = item.reason.removeprefix("deleted: ")
+        return item.but(Action.UNTAG, f"untagged: {why}; digest still needed by kept tag {root}")
+
+    def _settle_follower(self, item: PlanItem, subject: str, needed: Mapping[str, str]) -> PlanItem:
+        if subject in needed:
+            if item.action is Action.KEEP:
+                return item
+            return item.but(Action.KEEP, f"kept: referrer of kept tag {needed[subject]}")
+        if self.keep_orphans:
+            return item.but(Action.KEEP, "kept: --keep-orphan-referrers")
+        if item.digest in needed:
+            if item.tag is None:
+                return item.but(Action.KEEP, f"kept: needed by kept tag {needed[item.digest]}")
+            return item.but(Action.UNTAG, f"untagged: referrer of deleted {short(subject)}")
+        return item.but(Action.DELETE, f"deleted: referrer of deleted {short(subject)}")
+
+
+def short(digest: str) -> str:
+    algorithm, _, hex_part = digest.partition(":")
+    return f"{algorithm}:{hex_part[:12]}"

@@ -1,0 +1,144 @@
+"""Planning one repository: list, fill in times where they matter, decide, walk the graph.
+
+All registry I/O of planning lives here, over the `Backend` interface; the decisions are made
+by the pure `policy` and `graph` modules. Reads run on a small thread pool (one pooled session
+per registry is shared by the backend). A needed manifest that cannot be read fails the
+repository closed: its plan carries the error and no deletions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TypeVar
+
+from ci_env.cleanup import policy
+from ci_env.cleanup.gitrefs import LiveRefs
+from ci_env.cleanup.graph import ClosedError, DigestGraph
+from ci_env.cleanup.plan import RepoPlan
+from ci_env.cleanup.rules import Rules
+from ci_env.errors import AuthError, CiEnvError, UsageError
+from ci_env.registries.base import Backend, Image, Manifest
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Settings:
+    rules: Rules
+    now: datetime
+    live: LiveRefs | None = None
+    keep_orphan_referrers: bool = False
+    parallel: int = 8
+
+
+def _map(parallel: int, func: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    if len(items) <= 1 or parallel <= 1:
+        return [func(item) for item in items]
+    with ThreadPoolExecutor(min(parallel, len(items)), thread_name_prefix="plan") as pool:
+        return list(pool.map(func, items))
+
+
+def _with_times(backend: Backend, repository: str, s: Settings, images: list[Image]) -> list[Image]:
+    """Fill in creation times only for images whose decision depends on one."""
+    missing = policy.needs_time(images, s.rules, s.live)
+    if not missing:
+        return images
+    logger.debug("%s: reading times of %d images", repository, len(missing))
+    times = _map(s.parallel, lambda image: backend.image_time(repository, image), missing)
+    found = {image.digest: when for image, when in zip(missing, times, strict=True)}
+    return [
+        replace(image, created=found[image.digest]) if found.get(image.digest) else image
+        for image in images
+    ]
+
+
+def _read(backend: Backend, repository: str, digest: str) -> Manifest | str:
+    """The manifest, or the error text when it cannot be read (AuthError still stops the run)."""
+    try:
+        return backend.manifest(repository, digest)
+    except AuthError:
+        raise
+    except CiEnvError as error:
+        return error.message
+
+
+def use_referrers_api(backend: Backend) -> bool:
+    """The referrers API costs requests per digest; it matters only where untagged manifests
+    are listed (and so can be deleted or kept). Elsewhere referrers are seen through their
+    fallback tags (`sha256-<hex>`, cosign `.sig/.att/.sbom`) in the listing, at no cost."""
+    return backend.lists_untagged
+
+
+def _walk(backend: Backend, repository: str, s: Settings, graph: DigestGraph) -> None:
+    while wants := graph.wants():
+        digests = sorted(wants.manifests)
+        read = _map(s.parallel, lambda d: _read(backend, repository, d), digests)
+        graph.learn(
+            manifests={d: m for d, m in zip(digests, read, strict=True) if isinstance(m, Manifest)},
+            unreadable={d: m for d, m in zip(digests, read, strict=True) if isinstance(m, str)},
+        )
+        subjects = sorted(wants.referrers)
+        found = _map(s.parallel, lambda d: backend.referrers(repository, d), subjects)
+        graph.learn(referrers=dict(zip(subjects, found, strict=True)))
+
+
+def plan_repository(backend: Backend, repository: str, s: Settings) -> RepoPlan:
+    """The plan for one repository; listing errors and closed graphs become `error`."""
+
+    def failed(message: str) -> RepoPlan:
+        return RepoPlan(backend.registry, repository, backend.kind, (), message)
+
+    try:
+        images = _with_times(backend, repository, s, backend.list_images(repository))
+        items = policy.evaluate(images, s.rules, s.now, s.live)
+        graph = DigestGraph(
+            images,
+            items,
+            keep_orphan_referrers=s.keep_orphan_referrers,
+            use_referrers_api=use_referrers_api(backend),
+        )
+        _walk(backend, repository, s, graph)
+        final = graph.items()
+    except ClosedError as error:
+        return failed(error.message + "; nothing was deleted in this repository")
+    except (AuthError, UsageError):
+        raise
+    except CiEnvError as error:
+        return failed(error.render().removeprefix("error: "))
+    return RepoPlan(backend.registry, repository, backend.kind, tuple(final))
+
+
+def expand(backend: Backend, repository: str) -> list[str]:
+    """`group/*` -> every repository under `group` the registry lists; others unchanged."""
+    if not repository.endswith("/*") and repository != "*":
+        return [repository]
+    prefix = repository.removesuffix("*").rstrip("/")
+    return sorted(backend.list_repositories(prefix))
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`2/4` -> (2, 4); I counts from 1 like GitLab's CI_NODE_INDEX."""
+    index, sep, total = text.partition("/")
+    if not (sep and index.isdigit() and total.isdigit() and 1 <= int(index) <= int(total)):
+        raise UsageError(f"--shard {text!r} is not I/N", "write e.g. --shard 1/4 (I from 1 to N)")
+    return int(index), int(total)
+
+
+def in_shard(name: str, index: int, total: int) -> bool:
+    """A stable share: the same name always lands in the same shard, on every machine."""
+    bucket = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") % total
+    return bucket == index - 1
+
+
+def select(names: Iterable[str], shard: tuple[int, int] | None) -> list[str]:
+    if shard is None:
+        return list(names)
+    return [name for name in names if in_shard(name, *shard)]

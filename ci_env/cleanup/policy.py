@@ -1,0 +1,170 @@
+"""The retention policy, pure: (images, rules, now, live refs) -> one decision per tag.
+
+No I/O here. Rules that only look at a tag's name run first; only tags they leave undecided
+reach the time rules, and `needs_time` tells the caller which images those are, so a backend
+reads config blobs (a request or two each) only where a time can change the outcome.
+A tag whose decision needs a time nobody could find is kept: unknown age is never "old".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from ci_env import durations
+from ci_env.cleanup.gitrefs import LiveRefs
+from ci_env.cleanup.plan import Action, PlanItem
+from ci_env.cleanup.rules import Rules, Untagged
+from ci_env.registries.base import Image
+
+# Referrer fallback tags: the OCI `sha256-<hex>` index and cosign's .sig/.att/.sbom.
+REFERRER_TAG = re.compile(r"(sha256)-([0-9a-f]{64})(?:\.(?:sig|att|sbom))?")
+_SEMVER = re.compile(r"v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?")
+
+
+def referrer_subject(tag: str) -> str | None:
+    """`sha256-<hex>.sig` -> `sha256:<hex>`; None for an ordinary tag."""
+    match = REFERRER_TAG.fullmatch(tag)
+    return f"{match.group(1)}:{match.group(2)}" if match else None
+
+
+@dataclass(frozen=True)
+class _Pending:
+    image: Image
+    tag: str | None
+
+
+def _semver_key(tag: str) -> tuple[object, ...] | None:
+    match = _SEMVER.fullmatch(tag)
+    if match is None:
+        return None
+    major, minor, patch, pre = match.groups()
+    release = (int(major), int(minor), int(patch))
+    if pre is None:
+        return (*release, 1, ())
+    # SemVer 2 precedence: numeric identifiers rank below alphanumeric ones, numerically.
+    parts = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
+    return (*release, 0, parts)
+
+
+def _highest_semver(images: Sequence[Image], count: int) -> set[str]:
+    keyed = [(key, tag) for i in images for tag in i.tags if (key := _semver_key(tag))]
+    keyed.sort(key=lambda pair: pair[0], reverse=True)
+    return {tag for _, tag in keyed[:count]}
+
+
+class _NameRules:
+    """The rules that decide from the tag name alone."""
+
+    def __init__(self, images: Sequence[Image], rules: Rules, live: LiveRefs | None) -> None:
+        self.rules = rules
+        self.live = live
+        self.delete = [re.compile(p) for p in rules.delete_tags]
+        self.keep = [re.compile(p) for p in rules.keep_tags]
+        count = rules.keep_semver
+        self.semver = _highest_semver(images, count) if count else set()
+
+    def reason(self, tag: str | None) -> str | None:
+        """A 'kept: ...' reason, or None when time rules must decide."""
+        rules = self.rules
+        if tag is None:
+            return "kept: untagged (untagged: keep)" if rules.untagged is Untagged.KEEP else None
+        if self.delete and not any(p.fullmatch(tag) for p in self.delete):
+            return "kept: does not match delete.tags"
+        if tag == "latest" and not rules.names_latest:
+            return "kept: latest (delete.tags does not name it)"
+        for pattern in self.keep:
+            if pattern.fullmatch(tag):
+                return f"kept: matches keep.tags {pattern.pattern!r}"
+        if tag in rules.keep_list:
+            return "kept: in the keep list"
+        if self.live is not None and (live := self.live.live_reason(tag)):
+            return f"kept: {live}"
+        if tag in self.semver:
+            return f"kept: one of the {rules.keep_semver} highest versions"
+        return None
+
+
+def _split(
+    images: Sequence[Image], rules: Rules, live: LiveRefs | None
+) -> tuple[list[PlanItem], list[_Pending]]:
+    names = _NameRules(images, rules, live)
+    decided: list[PlanItem] = []
+    pending: list[_Pending] = []
+    for image in images:
+        for tag in image.tags or (None,):
+            reason = names.reason(tag)
+            if reason is None:
+                pending.append(_Pending(image, tag))
+            else:
+                decided.append(PlanItem(image.digest, tag, Action.KEEP, reason, image.time))
+    return decided, pending
+
+
+def _uses_time(rules: Rules) -> bool:
+    return bool(
+        rules.keep_latest is not None
+        or rules.keep_newer_than.total_seconds() > 0
+        or rules.delete_older_than is not None
+    )
+
+
+def needs_time(images: Sequence[Image], rules: Rules, live: LiveRefs | None = None) -> list[Image]:
+    """Images without a time whose decision depends on one (ask the backend for these only)."""
+    if not _uses_time(rules):
+        return []
+    _, pending = _split(images, rules, live)
+    seen = dict.fromkeys(p.image.digest for p in pending if p.image.time is None)
+    return [image for image in images if image.digest in seen]
+
+
+def _latest(pending: Sequence[_Pending], count: int) -> set[str]:
+    """Digests of the `count` most recent images among those still undecided."""
+    timed = {p.image.digest: p.image.time for p in pending if p.image.time is not None}
+    by_time = sorted(timed, key=lambda digest: timed[digest], reverse=True)
+    return set(by_time[:count])
+
+
+def _delete_reason(rules: Rules, tag: str | None) -> str:
+    if tag is None:
+        return "deleted: untagged"
+    if rules.delete_tags:
+        return "deleted: matches delete.tags"
+    return "deleted: no keep rule matched"
+
+
+def _timed(pending: _Pending, rules: Rules, now: datetime, latest: set[str]) -> PlanItem:
+    image, tag = pending.image, pending.tag
+    when = image.time
+
+    def item(action: Action, reason: str) -> PlanItem:
+        return PlanItem(image.digest, tag, action, reason, when)
+
+    if image.digest in latest:
+        return item(Action.KEEP, f"kept: one of the {rules.keep_latest} latest")
+    if when is None and _uses_time(rules):
+        return item(Action.KEEP, "kept: no push or creation time known")
+    newer = rules.keep_newer_than
+    if when is not None and newer.total_seconds() > 0 and when > now - newer:
+        return item(Action.KEEP, f"kept: newer than {durations.render(newer)}")
+    older = rules.delete_older_than
+    if older is not None and when is not None:
+        if when > now - older:
+            return item(Action.KEEP, f"kept: not older than {durations.render(older)}")
+        return item(Action.DELETE, f"deleted: older than {durations.render(older)}")
+    return item(Action.DELETE, _delete_reason(rules, tag))
+
+
+def evaluate(
+    images: Sequence[Image], rules: Rules, now: datetime, live: LiveRefs | None = None
+) -> list[PlanItem]:
+    """One item per tag (and per untagged image); referrer tags are settled later by the graph."""
+    decided, pending = _split(images, rules, live)
+    counted = [p for p in pending if p.tag is not None and referrer_subject(p.tag) is None]
+    latest = _latest(counted, rules.keep_latest) if rules.keep_latest else set()
+    order = {image.digest: index for index, image in enumerate(images)}
+    items = decided + [_timed(p, rules, now, latest) for p in pending]
+    items.sort(key=lambda i: (order[i.digest], i.tag or ""))
+    return items

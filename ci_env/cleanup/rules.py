@@ -1,0 +1,222 @@
+"""The retention policy: frozen rules, and the `version: 1` YAML file that spells them.
+
+The YAML is read as a node tree (not plain data) so that every error names the key *and the
+line* of the mistake; a bad policy is a UsageError and nothing is deleted. Schema:
+
+    version: 1
+    keep:
+      latest: 10            # the 10 most recent images (digests, not tags)
+      newer_than: 2h        # default 2h: never touch what was just pushed
+      tags: ["v.*"]         # full-match regexes, never deleted
+      list: keep.txt        # one tag per line
+      semver: 5             # the 5 highest semantic-version tags
+      git: {commits_per_branch: 10}   # or `git: true`
+    delete:
+      tags: ["pr-.*"]       # candidates (default: every tag)
+      older_than: 30d
+    untagged: keep          # or delete
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import yaml
+
+from ci_env import durations
+from ci_env.errors import UsageError
+
+DEFAULT_NEWER_THAN = timedelta(hours=2)
+DEFAULT_COMMITS_PER_BRANCH = 10
+
+
+class Untagged(enum.StrEnum):
+    KEEP = "keep"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class GitRule:
+    commits_per_branch: int = DEFAULT_COMMITS_PER_BRANCH
+
+
+@dataclass(frozen=True)
+class Rules:
+    keep_latest: int | None = None
+    keep_newer_than: timedelta = DEFAULT_NEWER_THAN
+    keep_tags: tuple[str, ...] = ()
+    keep_list_file: str | None = None
+    keep_list: frozenset[str] = frozenset()  # filled from keep_list_file by load_keep_list
+    keep_semver: int | None = None
+    keep_git: GitRule | None = None
+    delete_tags: tuple[str, ...] = ()  # empty: every tag is a candidate
+    delete_older_than: timedelta | None = None
+    untagged: Untagged = Untagged.KEEP
+
+    def replace(self, **changes: object) -> Rules:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def names_latest(self) -> bool:
+        """`latest` is protected unless a delete.tags pattern spells the word itself."""
+        return any("latest" in pattern for pattern in self.delete_tags)
+
+
+def compile_pattern(pattern: str, where: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as error:
+        raise UsageError(
+            f"{where}: {pattern!r} is not a valid regular expression ({error})",
+            "use Python `re` syntax; the whole tag must match",
+        ) from None
+
+
+def load_keep_list(path: str, *, where: str = "--keep-list") -> frozenset[str]:
+    """Tags from a file, one a line; blank lines and `#` comments ignored."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise UsageError(
+            f"{where}: cannot read {path!r} ({error.strerror})", "check the path"
+        ) from None
+    lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
+    return frozenset(line for line in lines if line)
+
+
+def load(path: str) -> Rules:
+    """Read and validate a policy file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise UsageError(
+            f"cannot read policy file {path!r} ({error.strerror})", "check --policy"
+        ) from None
+    return parse(text, source=path)
+
+
+def parse(text: str, *, source: str = "policy") -> Rules:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        raise UsageError(f"{source}{line}: not valid YAML", "fix the YAML syntax") from None
+    return _Reader(source).rules(root)
+
+
+class _Reader:
+    """Walks the YAML nodes; each error says `<file> line N: <key>: <problem>`."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, node: yaml.Node, key: str, problem: str, hint: str = "") -> UsageError:
+        line = node.start_mark.line + 1
+        return UsageError(f"{self.source} line {line}: {key}: {problem}", hint)
+
+    def mapping(self, node: yaml.Node, key: str, known: tuple[str, ...]) -> dict[str, yaml.Node]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, key, "expected a mapping of keys")
+        found: dict[str, yaml.Node] = {}
+        for key_node, value in node.value:
+            name = str(key_node.value)
+            full = f"{key}.{name}" if key else name
+            if name not in known:
+                raise self.fail(key_node, full, "unknown key", "known keys: " + ", ".join(known))
+            if name in found:
+                raise self.fail(key_node, full, "given twice")
+            found[name] = value
+        return found
+
+    def scalar(self, node: yaml.Node, key: str) -> str:
+        if not isinstance(node, yaml.ScalarNode):
+            raise self.fail(node, key, "expected a single value")
+        return str(node.value)
+
+    def count(self, node: yaml.Node, key: str) -> int:
+        text = self.scalar(node, key)
+        if not text.isdigit():
+            raise self.fail(node, key, f"expected a whole number >= 0, got {text!r}")
+        return int(text)
+
+    def duration(self, node: yaml.Node, key: str) -> timedelta:
+        text = self.scalar(node, key)
+        try:
+            return durations.parse(text, what=key)
+        except UsageError as error:
+            raise self.fail(node, key, f"{text!r} is not a duration", error.hint) from None
+
+    def patterns(self, node: yaml.Node, key: str) -> tuple[str, ...]:
+        items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        patterns = tuple(self.scalar(item, key) for item in items)
+        for item, pattern in zip(items, patterns, strict=True):
+            try:
+                compile_pattern(pattern, key)
+            except UsageError as error:
+                raise self.fail(item, key, error.message.split(": ", 1)[1], error.hint) from None
+        return patterns
+
+    def rules(self, root: yaml.Node | None) -> Rules:
+        if root is None:
+            raise UsageError(f"{self.source}: the policy file is empty", "start it with version: 1")
+        top = self.mapping(root, "", ("version", "keep", "delete", "untagged"))
+        if "version" not in top:
+            raise self.fail(root, "version", "missing", "start the policy file with version: 1")
+        if self.scalar(top["version"], "version") != "1":
+            raise self.fail(
+                top["version"], "version", "unsupported", "this ci-env reads version: 1"
+            )
+        rules = Rules()
+        if "keep" in top:
+            rules = self.keep(top["keep"], rules)
+        if "delete" in top:
+            found = self.mapping(top["delete"], "delete", ("tags", "older_than"))
+            if "tags" in found:
+                rules = rules.replace(delete_tags=self.patterns(found["tags"], "delete.tags"))
+            if "older_than" in found:
+                older = self.duration(found["older_than"], "delete.older_than")
+                rules = rules.replace(delete_older_than=older)
+        if "untagged" in top:
+            value = self.scalar(top["untagged"], "untagged")
+            if value not in {item.value for item in Untagged}:
+                raise self.fail(top["untagged"], "untagged", f"{value!r} is not keep or delete")
+            rules = rules.replace(untagged=Untagged(value))
+        return rules
+
+    def keep(self, node: yaml.Node, rules: Rules) -> Rules:
+        known = ("latest", "newer_than", "tags", "list", "semver", "git")
+        found = self.mapping(node, "keep", known)
+        if "latest" in found:
+            rules = rules.replace(keep_latest=self.count(found["latest"], "keep.latest"))
+        if "newer_than" in found:
+            newer = self.duration(found["newer_than"], "keep.newer_than")
+            rules = rules.replace(keep_newer_than=newer)
+        if "tags" in found:
+            rules = rules.replace(keep_tags=self.patterns(found["tags"], "keep.tags"))
+        if "list" in found:
+            rules = rules.replace(keep_list_file=self.scalar(found["list"], "keep.list"))
+        if "semver" in found:
+            rules = rules.replace(keep_semver=self.count(found["semver"], "keep.semver"))
+        if "git" in found:
+            rules = rules.replace(keep_git=self.git(found["git"]))
+        return rules
+
+    def git(self, node: yaml.Node) -> GitRule | None:
+        if isinstance(node, yaml.ScalarNode):
+            value = str(node.value).lower()
+            if value in {"true", "yes", "on"}:
+                return GitRule()
+            if value in {"false", "no", "off"}:
+                return None
+            raise self.fail(node, "keep.git", "expected true, false or a mapping")
+        found = self.mapping(node, "keep.git", ("commits_per_branch",))
+        if "commits_per_branch" in found:
+            count = self.count(found["commits_per_branch"], "keep.git.commits_per_branch")
+            return GitRule(commits_per_branch=count)
+        return GitRule()

@@ -1,0 +1,182 @@
+"""Registry credentials in a Docker config directory, stored the way `docker login` stores them.
+
+Where config.json names a `credHelpers` entry for the host or a `credsStore` and that helper
+binary exists, the credential goes to the helper (through the docker SDK's
+`docker.credentials.Store`); otherwise into `auths` as base64 `user:password`. config.json is
+read-modified-written under an exclusive `fcntl` lock and replaced atomically (0600), so
+concurrent `ci-env login` runs on one config all end up in it and a reader never sees half a
+file.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import docker.auth
+import docker.credentials
+
+from ci_env.errors import CiEnvError, UsageError
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+LOCK_FILE = ".config.json.lock"
+HUB_KEY = docker.auth.INDEX_URL  # https://index.docker.io/v1/, where docker keeps Hub creds
+_HUB_HOSTS = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
+
+Config = dict[str, Any]
+
+
+def host_of(registry: str) -> str:
+    """`https://Host:443/path` -> `host:443`: the host part, lower-cased, without scheme."""
+    host = docker.auth.convert_to_hostname(registry.strip()).lower()
+    return "docker.io" if host in _HUB_HOSTS else host
+
+
+def config_key(registry: str) -> str:
+    """The key docker uses in `auths` / `credHelpers` for `registry`."""
+    host = host_of(registry)
+    return HUB_KEY if host == "docker.io" else host
+
+
+def _same_registry(key: str, registry: str) -> bool:
+    return host_of(key) == host_of(registry)
+
+
+@contextmanager
+def locked(config_dir: Path) -> Iterator[None]:
+    """Hold the config's exclusive lock; creates the directory (0700) when missing."""
+    config_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(config_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def read_config(config_dir: Path) -> Config:
+    path = config_dir / CONFIG_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as error:
+        raise CiEnvError(
+            f"cannot read {path}: {error.strerror}", "check its permissions"
+        ) from error
+    try:
+        data = json.loads(text) if text.strip() else {}
+    except ValueError as error:
+        raise UsageError(
+            f"{path} is not valid JSON ({error})", "fix or remove that Docker config file"
+        ) from error
+    if not isinstance(data, dict):
+        raise UsageError(f"{path} is not a JSON object", "fix or remove that Docker config file")
+    return data
+
+
+def write_config(config_dir: Path, config: Config) -> None:
+    """Replace config.json atomically; the temporary file is 0600 from the start (mkstemp)."""
+    fd, tmp = tempfile.mkstemp(prefix=".config.json.", dir=config_dir)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(config, out, indent="\t")
+            out.write("\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, config_dir / CONFIG_FILE)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _helper(config: Config, key: str) -> str | None:
+    """The credential helper docker would use for `key`, dropping ones that are not installed.
+
+    A config copied from a developer machine often names `desktop` or `osxkeychain`; docker
+    and the docker SDK fail on every lookup when that binary is missing, so the per-job copy
+    forgets the entry and the credential goes to `auths` instead.
+    """
+    helpers = config.get("credHelpers") or {}
+    name = helpers.get(key)
+    if name and _installed(name):
+        return str(name)
+    if name:
+        logger.warning("credential helper docker-credential-%s is not installed; using auths", name)
+        del helpers[key]
+    store = config.get("credsStore")
+    if store and _installed(store):
+        return str(store)
+    if store:
+        logger.warning("credential store docker-credential-%s is not installed; using auths", store)
+        del config["credsStore"]
+    return None
+
+
+def _installed(name: str) -> bool:
+    return shutil.which(docker.credentials.PROGRAM_PREFIX + name) is not None
+
+
+def _store_error(helper: str, action: str, error: Exception) -> CiEnvError:
+    return CiEnvError(
+        f"credential helper docker-credential-{helper} could not {action}: {error}",
+        "check that the helper works on this machine, or remove credsStore/credHelpers from "
+        "the Docker config",
+    )
+
+
+def store(config_dir: Path, registry: str, username: str, password: str) -> str:
+    """Save a credential; returns where it went (`auths` or the helper's name)."""
+    key = config_key(registry)
+    with locked(config_dir):
+        config = read_config(config_dir)
+        helper = _helper(config, key)
+        auths: dict[str, Any] = config.setdefault("auths", {})
+        for stale in [k for k in auths if _same_registry(k, registry)]:
+            del auths[stale]
+        if helper:
+            try:
+                docker.credentials.Store(helper).store(key, username, password)
+            except docker.credentials.StoreError as error:
+                raise _store_error(helper, f"store the credential for {key}", error) from error
+        else:
+            token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+            auths[key] = {"auth": token}
+        write_config(config_dir, config)
+    return helper or "auths"
+
+
+def remove(config_dir: Path, registry: str) -> bool:
+    """Forget `registry`'s credential (auths and helper); False when there was none."""
+    key = config_key(registry)
+    if not (config_dir / CONFIG_FILE).exists():
+        return False
+    with locked(config_dir):
+        config = read_config(config_dir)
+        auths: dict[str, Any] = config.get("auths") or {}
+        stale = [k for k in auths if _same_registry(k, registry)]
+        for name in stale:
+            del auths[name]
+        found = bool(stale)
+        helper = _helper(config, key)
+        if helper:
+            try:
+                docker.credentials.Store(helper).erase(key)
+                found = True
+            except docker.credentials.CredentialsNotFound:
+                pass
+            except docker.credentials.StoreError as error:
+                raise _store_error(helper, f"erase the credential for {key}", error) from error
+        write_config(config_dir, config)
+    return found

@@ -1,0 +1,141 @@
+"""`default`: any registry speaking the Docker Registry HTTP API v2 / OCI distribution-spec.
+
+`DistributionBackend` is also the base of every native backend: override `native_untag` (a
+pure untag through the registry's own API), `list_images` (a native listing with push times),
+or `delete` — the rest (manifests, referrers, config-blob times, the untag ladder, auth,
+retries) is inherited. Subclasses set `try_delete_tag = False` where `DELETE manifests/<tag>`
+is known not to be a pure untag.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import ClassVar
+
+from ci_env.errors import NotFoundError, UnsupportedError
+from ci_env.registries.base import Backend, BackendOptions, Description, Image, Manifest
+from ci_env.registry.client import Descriptor, RegistryClient
+from ci_env.registry.untag import UntagLadder
+
+logger = logging.getLogger(__name__)
+
+
+class DistributionBackend(Backend):
+    """The Docker Registry API backend; thread-safe; one instance per registry and run."""
+
+    kind: ClassVar[str] = "default"
+    description: ClassVar[Description] = Description(
+        title="Docker Registry API (default)",
+        auth="Docker config credentials; Basic or Bearer token (scope from the challenge)",
+        listing="GET /v2/<name>/tags/list (Link pages), each tag resolved with HEAD",
+        untag=(
+            "DELETE /v2/<name>/manifests/<tag>; where refused (distribution 2.x), a unique "
+            "throwaway manifest is pushed to the tag and deleted by digest"
+        ),
+        delete="DELETE /v2/<name>/manifests/<digest> (removes every tag on it)",
+        cleanup_credentials="pull, push and delete on the repository (delete must be enabled)",
+        limitations=(
+            "no push time in the API: image age comes from the config blob's `created`",
+            "deleting manifests leaves blobs until the registry's garbage collection runs",
+            "untagged manifests are not listed (the API lists tags only)",
+        ),
+    )
+    host_patterns: ClassVar[tuple[str, ...]] = ()
+    # Is `DELETE /v2/<name>/manifests/<tag>` a pure untag on this kind (rung 1 of the ladder)?
+    try_delete_tag: ClassVar[bool] = True
+    # Parallel HEAD requests while resolving tags to digests.
+    list_workers: ClassVar[int] = 8
+
+    def __init__(self, registry: str, options: BackendOptions) -> None:
+        super().__init__(registry, options)
+        self.client = RegistryClient(registry, options)
+        self._ladder: UntagLadder | None = None
+        self._ladder_lock = threading.Lock()
+
+    # --- hooks for native backends ------------------------------------------------------
+
+    def native_untag(self, repository: str, tag: str) -> str:
+        """Remove only `tag` through a native API; returns the method. Default: none."""
+        raise UnsupportedError(f"{self.description.title} has no native untag")
+
+    def has_native_untag(self) -> bool:
+        return type(self).native_untag is not DistributionBackend.native_untag
+
+    # --- listing ------------------------------------------------------------------------
+
+    def list_repositories(self, prefix: str) -> list[str]:
+        """Repositories under `prefix` from `/v2/_catalog` (needs catalog permission)."""
+        base = prefix.rstrip("/")
+        names = self.client.catalog(base + "/" if base else "")
+        return [name for name in names if not base or name.startswith(base + "/")]
+
+    def list_tags(self, repository: str) -> list[str]:
+        """Tags of `repository`; [] when the repository does not exist."""
+        try:
+            return self.client.tags(repository)
+        except NotFoundError:
+            return []
+
+    def list_images(self, repository: str) -> list[Image]:
+        tags = self.list_tags(repository)
+        workers = max(1, min(self.list_workers, len(tags)))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            found = list(pool.map(lambda tag: (tag, self.client.head(repository, tag)), tags))
+        return group_by_digest(found)
+
+    # --- reading ------------------------------------------------------------------------
+
+    def manifest(self, repository: str, digest: str) -> Manifest:
+        return self.client.manifest(repository, digest)
+
+    def resolve(self, repository: str, tag: str) -> str | None:
+        found = self.client.head(repository, tag)
+        return found.digest if found else None
+
+    def referrers(self, repository: str, digest: str) -> list[str]:
+        return self.client.referrers(repository, digest)
+
+    def image_time(self, repository: str, image: Image) -> datetime | None:
+        return image.time or self.client.image_created(repository, image.digest)
+
+    # --- deleting -----------------------------------------------------------------------
+
+    @property
+    def ladder(self) -> UntagLadder:
+        with self._ladder_lock:
+            if self._ladder is None:
+                native = self.native_untag if self.has_native_untag() else None
+                self._ladder = UntagLadder(self.client, native, try_delete_tag=self.try_delete_tag)
+            return self._ladder
+
+    def untag(self, repository: str, tag: str, digest: str) -> str:
+        return self.ladder.untag(repository, tag, digest)
+
+    def delete(self, repository: str, digest: str) -> str:
+        """DELETE by digest; NotFoundError (404 MANIFEST_UNKNOWN) means already gone."""
+        self.client.delete_manifest(repository, digest)
+        return "DELETE /v2 manifest by digest"
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def group_by_digest(found: list[tuple[str, Descriptor | None]]) -> list[Image]:
+    """Images from (tag, descriptor) pairs; tags that vanished while listing are dropped."""
+    tags: dict[str, list[str]] = {}
+    types: dict[str, str] = {}
+    for tag, descriptor in found:
+        if descriptor is None:
+            continue
+        tags.setdefault(descriptor.digest, []).append(tag)
+        types[descriptor.digest] = descriptor.media_type
+    return [
+        Image(digest=digest, tags=tuple(sorted(names)), media_type=types[digest])
+        for digest, names in sorted(tags.items())
+    ]
+
+
+BACKEND = DistributionBackend

@@ -1,0 +1,164 @@
+"""Which registry kind serves a repository: override, then host patterns, then (opt-in) probing.
+
+Order of evidence:
+  1. `--repo-container-registry KIND` (or its variables), passed in as `override`; `auto` or
+     empty means detect. An unknown kind is a UsageError listing the valid ones.
+  2. the host of `CI_REGISTRY` (passed in by the caller as `gitlab_host`) -> gitlab, because
+     self-hosted GitLab registries have arbitrary names.
+  3. each registered kind's `host_patterns`, in registration order (werf's patterns plus
+     registry.gitlab.com, *.jfrog.io, the ECR dkr-ecr/on.aws/amazonaws.eu forms, ...).
+  4. with `probe=True`, for a host no pattern claims: the Bearer realm of `GET /v2/`
+     (`/jwt/auth` -> gitlab, `/service/token` -> harbor), `X-Artifactory-Id` -> artifactory,
+     `Server: Nexus` -> nexus, Harbor's `/api/v2.0/systeminfo`, then each backend's `probe()`.
+  5. `default`.
+A kind whose module is not installed yet is skipped (only that exact ModuleNotFoundError).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import requests
+
+from ci_env.errors import CiEnvError
+from ci_env.reference import api_host
+from ci_env.registries import KINDS, backend_class
+from ci_env.registries.base import Backend, BackendOptions, first_pattern_match
+from ci_env.registry.auth import parse_challenge
+from ci_env.registry.transport import Transport, host_without_port
+
+logger = logging.getLogger(__name__)
+
+DEFAULT = "default"
+AUTO = ("", "auto")
+
+
+@dataclass(frozen=True)
+class Detection:
+    kind: str
+    backend: type[Backend]
+    reason: str  # how the kind was chosen, for `ci-env detect`
+
+
+def loaded_kinds() -> list[tuple[str, type[Backend]]]:
+    """(kind, class) for every registered kind whose module exists, in detection order."""
+    found = []
+    for kind, module_name in KINDS.items():
+        try:
+            importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name != module_name:
+                raise
+            logger.debug("registry kind %s is not available yet (%s missing)", kind, module_name)
+            continue
+        found.append((kind, backend_class(kind)))
+    return found
+
+
+def _load(kind: str) -> type[Backend] | None:
+    return dict(loaded_kinds()).get(kind)
+
+
+def same_host(registry: str, other: str) -> bool:
+    """Is `registry` the host `other` names? `other` may be a URL and may omit the port."""
+    other = other.strip().lower()
+    if "://" in other:
+        other = urlsplit(other).netloc
+    other = other.split("/", 1)[0]
+    if not other:
+        return False
+    registry = registry.lower()
+    return registry == other or (
+        ":" not in other.lstrip("[").split("]")[-1] and host_without_port(registry) == other
+    )
+
+
+def by_host(registry: str, gitlab_host: str | None = None) -> Detection | None:
+    """The kind whose host pattern matches `registry`; None when only `default` fits."""
+    if gitlab_host and same_host(registry, gitlab_host):
+        backend = _load("gitlab")
+        if backend is not None:
+            return Detection("gitlab", backend, f"{registry} is the host of CI_REGISTRY")
+    for kind, backend in loaded_kinds():
+        if kind != DEFAULT and first_pattern_match(backend.host_patterns, registry):
+            return Detection(kind, backend, f"host {registry} matches the {kind} host patterns")
+    return None
+
+
+def _probe_headers(registry: str, options: BackendOptions) -> tuple[str, str] | None:
+    """(kind, evidence) from one anonymous `GET /v2/` (+ Harbor's systeminfo)."""
+    transport = Transport(api_host(registry), options)
+    try:
+        response = transport.send("GET", "/v2/")
+        challenge = parse_challenge(response.headers.get("WWW-Authenticate"))
+        realm = urlsplit(challenge.params.get("realm", "")).path if challenge else ""
+        if realm.endswith("/jwt/auth"):
+            return "gitlab", f"its token realm {realm} is GitLab's"
+        if realm.endswith("/service/token"):
+            return "harbor", f"its token realm {realm} is Harbor's"
+        if "X-Artifactory-Id" in response.headers:
+            return "artifactory", "it sends an X-Artifactory-Id header"
+        if "nexus" in response.headers.get("Server", "").lower():
+            return "nexus", f"its Server header is {response.headers['Server']!r}"
+        info = transport.send("GET", "/api/v2.0/systeminfo")
+        if info.ok and "harbor_version" in _json(info):
+            return "harbor", "it serves Harbor's /api/v2.0/systeminfo"
+    except CiEnvError as error:
+        logger.debug("probing %s failed: %s", registry, error.message)
+    finally:
+        transport.close()
+    return None
+
+
+def _json(response: requests.Response) -> dict[str, object]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def probe(registry: str, options: BackendOptions) -> Detection | None:
+    """Ask the live registry what it is; None when nothing tells."""
+    found = _probe_headers(registry, options)
+    if found is not None:
+        backend = _load(found[0])
+        if backend is not None:
+            return Detection(found[0], backend, f"probe: {found[1]}")
+    for kind, backend in loaded_kinds():
+        if kind == DEFAULT:
+            continue
+        try:
+            if backend.probe(registry, options):
+                return Detection(kind, backend, f"probe: the {kind} backend recognised it")
+        except CiEnvError as error:
+            logger.debug("probe of %s as %s failed: %s", registry, kind, error.message)
+    return None
+
+
+def detect(
+    registry: str,
+    *,
+    override: str | None = None,
+    gitlab_host: str | None = None,
+    probe_unknown: bool = False,
+    options: BackendOptions | None = None,
+) -> Detection:
+    """The kind for `registry` (host[:port] as in a parsed reference)."""
+    choice = (override or "").strip().lower()
+    if choice not in AUTO:
+        return Detection(choice, backend_class(choice), "chosen with --repo-container-registry")
+    found = by_host(registry, gitlab_host)
+    if found is None and probe_unknown:
+        found = probe(registry, options or BackendOptions())
+    if found is not None:
+        return found
+    return Detection(
+        DEFAULT,
+        backend_class(DEFAULT),
+        f"no known pattern matches {registry}: the Docker Registry API"
+        + ("" if probe_unknown else " (--probe asks the registry itself)"),
+    )

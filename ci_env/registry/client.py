@@ -1,0 +1,438 @@
+"""Docker Registry HTTP API v2 / OCI distribution client for one registry host.
+
+Every call goes through `request()`: the authenticator adds credentials learnt from earlier
+challenges, a 401 is answered once (Basic, or a token for the challenge's scope), and a
+failure is translated into a `ci_env.errors` type. Retries live in the transport.
+Behaviour follows the OCI distribution-spec and CNCF distribution 2.8 as observed in
+`/work/shared/research/registry-apis.md` section 0.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin
+
+import requests
+
+from ci_env.errors import NotFoundError, RegistryError, UnsupportedError
+from ci_env.reference import api_host
+from ci_env.registries.base import (
+    INDEX_MEDIA_TYPES,
+    MANIFEST_ACCEPT,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    BackendOptions,
+    Manifest,
+)
+from ci_env.registry import responses
+from ci_env.registry.auth import Authenticator, Credentials, load_credentials
+from ci_env.registry.transport import Transport
+
+logger = logging.getLogger(__name__)
+
+ACCEPT = ", ".join(MANIFEST_ACCEPT)
+PAGE_SIZE = 1000
+_IMAGE_CONFIGS = frozenset(
+    {
+        "application/vnd.oci.image.config.v1+json",
+        "application/vnd.docker.container.image.v1+json",
+    }
+)
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """What a HEAD (or GET) of a manifest tells: its digest, media type and size."""
+
+    digest: str
+    media_type: str
+    size: int = 0
+
+
+def _action(method: str) -> str:
+    if method in ("GET", "HEAD"):
+        return "pull"
+    return "delete" if method == "DELETE" else "push"
+
+
+def sha256_digest(body: bytes) -> str:
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An RFC 3339 time (nanoseconds allowed) as an aware datetime; None when unusable."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = _FRACTION.sub(r"\1", value.strip()).replace("z", "Z")
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.year <= 1970:  # reproducible builds stamp the epoch: no real time
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse_manifest(body: bytes, digest: str, content_type: str = "") -> Manifest:
+    """Parse manifest JSON at the edge into the interface's `Manifest`."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise RegistryError(f"manifest {digest} is not JSON") from None
+    if not isinstance(data, dict):
+        raise RegistryError(f"manifest {digest} is not a JSON object")
+    media_type = str(data.get("mediaType") or content_type.split(";")[0].strip())
+    children: tuple[str, ...] = ()
+    if media_type in INDEX_MEDIA_TYPES or "manifests" in data:
+        children = tuple(
+            str(item["digest"])
+            for item in data.get("manifests") or []
+            if isinstance(item, dict) and "digest" in item
+        )
+    config: dict[str, Any] = data["config"] if isinstance(data.get("config"), dict) else {}
+    subject: dict[str, Any] = data["subject"] if isinstance(data.get("subject"), dict) else {}
+    config_type = str(config.get("mediaType") or "")
+    artifact_type = str(data.get("artifactType") or "")
+    if not artifact_type and config_type and config_type not in _IMAGE_CONFIGS:
+        artifact_type = config_type
+    return Manifest(
+        digest=digest,
+        media_type=media_type,
+        children=children,
+        subject=str(subject["digest"]) if subject.get("digest") else None,
+        config_digest=str(config["digest"]) if config.get("digest") else None,
+        artifact_type=artifact_type,
+    )
+
+
+def platform_child(data: dict[str, Any]) -> str | None:
+    """The first real platform image of an index (skipping attestations and unknown/unknown)."""
+    for item in data.get("manifests") or []:
+        if not isinstance(item, dict) or "digest" not in item:
+            continue
+        annotations = item.get("annotations") or {}
+        platform = item.get("platform") or {}
+        if "vnd.docker.reference.type" in annotations or platform.get("os") == "unknown":
+            continue
+        return str(item["digest"])
+    return None
+
+
+class RegistryClient:
+    """One registry's API. Thread-safe; reuse one instance per registry and run."""
+
+    def __init__(
+        self,
+        registry: str,
+        options: BackendOptions,
+        credentials: Credentials | None = None,
+        transport: Transport | None = None,
+    ) -> None:
+        self.registry = registry  # as in the reference (docker.io for Docker Hub)
+        self.options = options
+        self.transport = transport or Transport(api_host(registry), options)
+        self._fixed = credentials
+        self._lock = threading.Lock()
+        self._auths: dict[Credentials | None, Authenticator] = {}
+        self._creds: dict[str, Credentials | None] = {}
+        self._config_times: dict[str, datetime | None] = {}
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def credentials(self, repository: str = "") -> Credentials | None:
+        """Credentials for `repository` from the Docker config (full path first, then host)."""
+        if self._fixed is not None:
+            return self._fixed
+        with self._lock:
+            if repository not in self._creds:
+                self._creds[repository] = load_credentials(
+                    self.options.docker_config, self.registry, repository
+                )
+            return self._creds[repository]
+
+    def _authenticator(self, repository: str) -> Authenticator:
+        creds = self.credentials(repository)
+        with self._lock:
+            if creds not in self._auths:
+                self._auths[creds] = Authenticator(self.transport, creds)
+            return self._auths[creds]
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        repository: str = "",
+        what: str = "",
+        ok: tuple[int, ...] = (),
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """Send with auth; raise the translated error unless 2xx or a status in `ok`."""
+        auth = self._authenticator(repository)
+        key = (repository, _action(method))
+        for attempt in (1, 2):
+            sent = auth.headers(key)
+            response = self.transport.send(
+                method, path, headers={**(headers or {}), **sent}, **kwargs
+            )
+            if response.status_code != 401 or attempt == 2:
+                break
+            if not auth.answer(response, key, bool(sent)):
+                break
+        responses.check(response, what or f"{method} {path}", self.registry, ok)
+        return response
+
+    def pages(self, path: str, *, repository: str, what: str) -> Iterator[dict[str, Any]]:
+        """Follow `Link: <...>; rel="next"`; stop at a repeated URL (registries ignoring `last`)."""
+        url: str | None = path
+        seen: set[str] = set()
+        while url and url not in seen:
+            seen.add(url)
+            response = self.request("GET", url, repository=repository, what=what)
+            try:
+                body = response.json()
+            except ValueError:
+                raise RegistryError(f"{what}: {self.registry} answered non-JSON") from None
+            yield body if isinstance(body, dict) else {}
+            link = response.links.get("next", {}).get("url")
+            url = urljoin(self.transport.url(url), link) if link else None
+
+    # --- reading --------------------------------------------------------------------------
+
+    def ping(self) -> requests.Response:
+        """`GET /v2/` with credentials; AuthError when refused."""
+        return self.request("GET", "/v2/", what="GET /v2/")
+
+    def catalog(self, prefix: str = "") -> list[str]:
+        """Repositories from `/v2/_catalog` (all pages), filtered to `prefix`."""
+        found: list[str] = []
+        for page in self.pages(f"/v2/_catalog?n={PAGE_SIZE}", repository="", what="catalog"):
+            for name in page.get("repositories") or []:
+                if name not in found and (not prefix or str(name).startswith(prefix)):
+                    found.append(str(name))
+        return found
+
+    def tags(self, repository: str) -> list[str]:
+        """Every tag of `repository`, deduplicated, sorted; NotFoundError for an unknown one."""
+        found: set[str] = set()
+        what = f"listing tags of {repository}"
+        for page in self.pages(
+            f"/v2/{repository}/tags/list?n={PAGE_SIZE}", repository=repository, what=what
+        ):
+            before = len(found)
+            found.update(str(tag) for tag in page.get("tags") or [])
+            if len(found) == before and before:
+                break  # a registry ignoring `last` sends the same page again
+        return sorted(found)
+
+    def head(self, repository: str, reference: str) -> Descriptor | None:
+        """Digest of `reference` (tag or digest) via HEAD, falling back to GET; None if absent."""
+        response = self.request(
+            "HEAD",
+            f"/v2/{repository}/manifests/{reference}",
+            repository=repository,
+            what=f"HEAD manifest {repository}:{reference}",
+            ok=(404, 405, 501),
+            headers={"Accept": ACCEPT},
+        )
+        digest = response.headers.get("Docker-Content-Digest", "")
+        if response.status_code == 404:
+            return None
+        if response.ok and digest:
+            return Descriptor(
+                digest,
+                response.headers.get("Content-Type", "").split(";")[0].strip(),
+                int(response.headers.get("Content-Length") or 0),
+            )
+        try:
+            _, descriptor = self.get(repository, reference)
+        except NotFoundError:
+            return None
+        return descriptor
+
+    def get(self, repository: str, reference: str) -> tuple[bytes, Descriptor]:
+        """Manifest bytes and descriptor; NotFoundError when absent."""
+        response = self.request(
+            "GET",
+            f"/v2/{repository}/manifests/{reference}",
+            repository=repository,
+            what=f"GET manifest {repository}@{reference}",
+            headers={"Accept": ACCEPT},
+        )
+        body = response.content
+        digest = reference if reference.startswith("sha256:") else ""
+        digest = digest or response.headers.get("Docker-Content-Digest") or sha256_digest(body)
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        return body, Descriptor(digest, media_type, len(body))
+
+    def manifest(self, repository: str, reference: str) -> Manifest:
+        body, descriptor = self.get(repository, reference)
+        return parse_manifest(body, descriptor.digest, descriptor.media_type)
+
+    def blob(self, repository: str, digest: str) -> bytes:
+        response = self.request(
+            "GET",
+            f"/v2/{repository}/blobs/{digest}",
+            repository=repository,
+            what=f"GET blob {digest} of {repository}",
+        )
+        return response.content
+
+    def config_time(self, repository: str, config_digest: str) -> datetime | None:
+        """`created` of a config blob, cached by digest (configs are content-addressed)."""
+        with self._lock:
+            if config_digest in self._config_times:
+                return self._config_times[config_digest]
+        try:
+            data = json.loads(self.blob(repository, config_digest))
+            created = parse_time(data.get("created")) if isinstance(data, dict) else None
+        except (ValueError, NotFoundError):
+            created = None
+        with self._lock:
+            self._config_times[config_digest] = created
+        return created
+
+    def image_created(self, repository: str, digest: str) -> datetime | None:
+        """Build time of an image from its config blob; an index uses its first platform child."""
+        try:
+            body, descriptor = self.get(repository, digest)
+            data = json.loads(body)
+        except (NotFoundError, ValueError):
+            return None
+        if not isinstance(data, dict):
+            return None
+        manifest = parse_manifest(body, descriptor.digest, descriptor.media_type)
+        if manifest.is_index or "manifests" in data:
+            child = platform_child(data)
+            return self.image_created(repository, child) if child else None
+        if manifest.config_digest is None:
+            return None
+        return self.config_time(repository, manifest.config_digest)
+
+    def referrers(self, repository: str, digest: str) -> list[str]:
+        """Digests whose `subject` is `digest`: the OCI referrers API, else the
+        `sha256-<hex>` fallback tag index (distribution-spec "Referrers Tag Schema")."""
+        response = self.request(
+            "GET",
+            f"/v2/{repository}/referrers/{digest}",
+            repository=repository,
+            what=f"referrers of {digest}",
+            ok=(400, 404, 405),
+            headers={"Accept": OCI_INDEX},
+        )
+        if response.ok and response.headers.get("Content-Type", "").startswith(OCI_INDEX):
+            data = response.json()
+            return [str(item["digest"]) for item in data.get("manifests") or [] if "digest" in item]
+        fallback = digest.replace(":", "-", 1)
+        try:
+            body, _ = self.get(repository, fallback)
+        except NotFoundError:
+            return []
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return []
+        if not isinstance(data, dict):
+            return []
+        return [str(item["digest"]) for item in data.get("manifests") or [] if "digest" in item]
+
+    # --- writing --------------------------------------------------------------------------
+
+    def upload_blob(self, repository: str, data: bytes) -> str:
+        """Upload a small blob (POST then monolithic PUT); returns its digest.
+
+        A PUT whose answer was lost may have completed the upload, and its retry then gets
+        404 BLOB_UPLOAD_UNKNOWN: so on failure we check whether the blob exists, and start
+        one fresh upload when it does not.
+        """
+        digest = sha256_digest(data)
+        for attempt in (1, 2):
+            try:
+                self._upload(repository, digest, data)
+                return digest
+            except UnsupportedError:
+                raise  # uploads refused outright: nothing to recover
+            except RegistryError:
+                if self.blob_exists(repository, digest):
+                    return digest
+                if attempt == 2:
+                    raise
+        return digest
+
+    def blob_exists(self, repository: str, digest: str) -> bool:
+        response = self.request(
+            "HEAD",
+            f"/v2/{repository}/blobs/{digest}",
+            repository=repository,
+            what=f"HEAD blob {digest} of {repository}",
+            ok=(404,),
+        )
+        return response.status_code == 200
+
+    def _upload(self, repository: str, digest: str, data: bytes) -> None:
+        start = self.request(
+            "POST",
+            f"/v2/{repository}/blobs/uploads/",
+            repository=repository,
+            what=f"starting a blob upload to {repository}",
+        )
+        location = start.headers.get("Location")
+        if not location:
+            raise RegistryError(f"{self.registry} started an upload without a Location")
+        url = urljoin(self.transport.url(f"/v2/{repository}/blobs/uploads/"), location)
+        self.request(
+            "PUT",
+            url,
+            repository=repository,
+            what=f"uploading blob {digest} to {repository}",
+            params={"digest": digest},
+            data=data,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+
+    def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
+        """PUT a manifest under a tag or digest; returns its digest."""
+        response = self.request(
+            "PUT",
+            f"/v2/{repository}/manifests/{reference}",
+            repository=repository,
+            what=f"PUT manifest {repository}:{reference}",
+            data=body,
+            headers={"Content-Type": media_type},
+        )
+        return response.headers.get("Docker-Content-Digest") or sha256_digest(body)
+
+    def delete_manifest(self, repository: str, reference: str) -> None:
+        """DELETE by digest (or tag). NotFoundError (404) means it is already gone."""
+        self.request(
+            "DELETE",
+            f"/v2/{repository}/manifests/{reference}",
+            repository=repository,
+            what=f"DELETE manifest {repository}@{reference}",
+        )
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def new_oci_manifest(config: bytes, config_type: str, artifact_type: str = "") -> bytes:
+    """A layerless OCI manifest over `config` (for probes and throwaway manifests)."""
+    body: dict[str, Any] = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": config_type, "digest": sha256_digest(config), "size": len(config)},
+        "layers": [],
+    }
+    if artifact_type:
+        body["artifactType"] = artifact_type
+    return json.dumps(body, sort_keys=True).encode()

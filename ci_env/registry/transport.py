@@ -1,0 +1,219 @@
+"""HTTP transport to one registry: pooled session, scheme choice, bounded retries, rate limit.
+
+Retries happen here and only here. 429 and 503 wait for `Retry-After` (seconds or an HTTP
+date); other 5xx and connection failures back off exponentially with jitter. Every request is
+bounded by `BackendOptions.max_attempts` and `max_retry_seconds`. 401/403 are returned to the
+caller untouched (the auth layer refreshes a token once; nothing retries a refusal).
+
+We hand-write the retry loop rather than use urllib3's `Retry` because we need the total-time
+bound, a shared rate limiter and Retry-After on 503 for every method, including DELETE.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import random
+import threading
+import time
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from ci_env.errors import RegistryError
+from ci_env.registries.base import BackendOptions
+
+logger = logging.getLogger(__name__)
+
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+BACKOFF_STATUSES = frozenset({408, 500, 502, 504, 522})
+_BASE_DELAY = 0.2  # first backoff step, seconds
+_MAX_DELAY = 30.0  # one backoff step never waits longer than this
+
+
+class RateLimiter:
+    """A global requests-per-second limit shared by every transport (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next = 0.0
+        self.rate: float | None = None
+
+    def configure(self, rate: float | None) -> None:
+        with self._lock:
+            self.rate = rate if rate and rate > 0 else None
+
+    def wait(self) -> None:
+        with self._lock:
+            if self.rate is None:
+                return
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + 1.0 / self.rate
+        if slot > now:
+            time.sleep(slot - now)
+
+
+LIMITER = RateLimiter()
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback IPs, with or without a port."""
+    bare = host_without_port(host).lower()
+    if bare == "localhost" or bare.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(bare).is_loopback
+    except ValueError:
+        return False
+
+
+def host_without_port(host: str) -> str:
+    if host.startswith("["):
+        return host[1 : host.index("]")]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def plain_http_allowed(host: str, options: BackendOptions) -> bool:
+    """Plain http only for loopback or hosts the user listed with --insecure-registry."""
+    insecure = {name.lower() for name in options.insecure_registries}
+    return (
+        is_loopback(host) or host.lower() in insecure or host_without_port(host).lower() in insecure
+    )
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Parse `Retry-After`: delta seconds or an HTTP date. None when absent or malformed."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Exponential backoff with full jitter for retry number `attempt` (1-based)."""
+    ceiling = min(_MAX_DELAY, _BASE_DELAY * 2 ** (attempt - 1))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+class Transport:
+    """One registry's HTTP transport. Thread-safe; one pooled `requests.Session`."""
+
+    def __init__(
+        self, registry: str, options: BackendOptions, *, limiter: RateLimiter | None = None
+    ) -> None:
+        self.registry = registry
+        self.options = options
+        self.limiter = LIMITER if limiter is None else limiter
+        if options.max_requests_per_second is not None:
+            self.limiter.configure(options.max_requests_per_second)
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self.session.headers["User-Agent"] = options.user_agent
+        self._scheme: str | None = None
+        self._scheme_lock = threading.Lock()
+        self.sleep = time.sleep  # replaceable in tests
+
+    @property
+    def base_url(self) -> str:
+        """`https://host` — or `http://host` for an allowed plain-http registry without TLS."""
+        with self._scheme_lock:
+            if self._scheme is None:
+                self._scheme = self._choose_scheme()
+        return f"{self._scheme}://{self.registry}"
+
+    def _choose_scheme(self) -> str:
+        if not plain_http_allowed(self.registry, self.options):
+            return "https"
+        # Like docker: try TLS first, fall back to http when the server does not speak it.
+        try:
+            self.session.get(f"https://{self.registry}/v2/", timeout=min(5.0, self.options.timeout))
+        except requests.exceptions.SSLError:
+            return "http"
+        except requests.exceptions.ConnectionError:
+            return "http"
+        except requests.exceptions.RequestException:
+            return "https"
+        return "https"
+
+    def url(self, path: str) -> str:
+        return path if "://" in path else self.base_url + path
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """Send with retries; returns the final response (any status) or raises RegistryError."""
+        url = self.url(path)
+        deadline = time.monotonic() + self.options.max_retry_seconds
+        attempt = 0
+        while True:
+            attempt += 1
+            self.limiter.wait()
+            try:
+                response = self.session.request(
+                    method, url, headers=dict(headers or {}), timeout=self.options.timeout, **kwargs
+                )
+            except requests.exceptions.SSLError as error:
+                raise RegistryError(
+                    f"TLS to {self.registry} failed: {type(error).__name__}",
+                    "fix the registry certificate, or for a test registry pass "
+                    f"--insecure-registry {self.registry}",
+                ) from None
+            except requests.exceptions.RequestException as error:
+                delay = backoff_seconds(attempt)
+                if not self._may_retry(attempt, deadline, delay):
+                    raise RegistryError(
+                        f"{method} {self._show(url)} failed after {attempt} attempt(s): "
+                        f"{type(error).__name__}",
+                        f"check that {self.registry} is reachable; retries are bounded by "
+                        "--max-attempts and --max-retry-seconds",
+                    ) from None
+                logger.debug("%s %s: %s; retry in %.2fs", method, url, type(error).__name__, delay)
+                self.sleep(delay)
+                continue
+            delay_or_none = self._retry_delay(response, attempt)
+            if delay_or_none is None:
+                return response
+            if not self._may_retry(attempt, deadline, delay_or_none):
+                return response
+            logger.debug(
+                "%s %s: %s; retry in %.2fs", method, url, response.status_code, delay_or_none
+            )
+            response.close()
+            self.sleep(delay_or_none)
+
+    def _retry_delay(self, response: requests.Response, attempt: int) -> float | None:
+        status = response.status_code
+        if status in RETRY_AFTER_STATUSES:
+            after = retry_after_seconds(response.headers.get("Retry-After"))
+            return backoff_seconds(attempt) if after is None else after
+        if status in BACKOFF_STATUSES or 500 <= status < 600 and status != 501:
+            return backoff_seconds(attempt)
+        return None
+
+    def _may_retry(self, attempt: int, deadline: float, delay: float) -> bool:
+        return attempt < self.options.max_attempts and time.monotonic() + delay <= deadline
+
+    def _show(self, url: str) -> str:
+        return url.split("?", 1)[0]
+
+    def close(self) -> None:
+        self.session.close()

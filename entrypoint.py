@@ -1,0 +1,258 @@
+#!/usr/bin/env python3
+"""Entry point of the ci-env image and of the GitHub container Action.
+
+With arguments (`docker run IMAGE cleanup --repo ...`) it is the CLI itself. Without
+arguments it is the Action: each `INPUT_*` variable (hyphens kept, e.g. `INPUT_DRY-RUN`) maps
+to a CLI argument, the CLI runs, and its results map to the runner's file commands. All the work
+(login, masking, job summary, reports) is the CLI's; this file only translates.
+
+Two translations the CLI cannot know about, both fixed by the runner's container-action layout
+(actions/runner ContainerActionHandler.cs): the host's `$RUNNER_TEMP/_github_home` is mounted
+at `/github/home`, so the per-job config is created there and its *host* path is what later
+steps get; and secrets arrive as inputs, so they travel by environment or stdin, never argv.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping
+
+CLI = [sys.executable, "-m", "ci_env"]
+CONTAINER_HOME = "/github/home"
+STATE_KEY = "CIENV_DOCKER_CONFIG"  # read back by post_entrypoint.py as STATE_CIENV_DOCKER_CONFIG
+COMMANDS = ("env", "login", "cleanup")
+
+# Action input -> CLI option, per command. "flag" inputs add the option when true; "list"
+# inputs (one value per line) repeat it; the rest pass one value.
+VALUE, FLAG, LIST = "value", "flag", "list"
+OPTIONS: dict[str, dict[str, tuple[str, str]]] = {
+    "env": {
+        "docker-config": ("--docker-config", VALUE),
+        "tmp-dir": ("--tmp-dir", VALUE),
+        "insecure-registry": ("--insecure-registry", LIST),
+    },
+    "login": {
+        "username": ("--username", VALUE),
+        "docker-config": ("--docker-config", VALUE),
+        "insecure-registry": ("--insecure-registry", LIST),
+    },
+    "cleanup": {
+        "repo": ("--repo", LIST),
+        "policy": ("--policy", VALUE),
+        "dry-run": ("--dry-run", FLAG),
+        "keep-latest": ("--keep-latest", VALUE),
+        "newer-than": ("--keep-newer-than", VALUE),
+        "older-than": ("--delete-older-than", VALUE),
+        "keep-tags": ("--keep-tag", LIST),
+        "delete-tags": ("--delete-tag", LIST),
+        "keep-list": ("--keep-list", VALUE),
+        "keep-semver": ("--keep-semver", VALUE),
+        "shard": ("--shard", VALUE),
+        "parallel": ("--parallel", VALUE),
+        "report": ("--report-json", VALUE),
+        "insecure-registry": ("--insecure-registry", LIST),
+    },
+}
+# Inputs that are secrets: masked first, passed as these variables, never as arguments.
+SECRET_INPUTS = {"password": "CIENV_REGISTRY_PASSWORD", "github-token": "GITHUB_TOKEN"}
+
+
+def inp(env: Mapping[str, str], name: str) -> str:
+    # The runner upper-cases input names and turns spaces (not hyphens) into underscores.
+    return env.get("INPUT_" + name.replace(" ", "_").upper(), "").strip()
+
+
+def truthy(value: str) -> bool:
+    return value.lower() in {"1", "true", "yes", "on"}
+
+
+def mapped_options(command: str, env: Mapping[str, str]) -> list[str]:
+    args: list[str] = []
+    for name, (option, kind) in OPTIONS[command].items():
+        value = inp(env, name)
+        if not value:
+            continue
+        if kind == FLAG:
+            args += [option] if truthy(value) else []
+        elif kind == LIST:
+            for item in (line.strip() for line in value.splitlines()):
+                args += [option, item] if item else []
+        else:
+            args += [option, value]
+    return args
+
+
+def cli_args(env: Mapping[str, str], in_container: bool) -> tuple[list[str], str | None]:
+    """The CLI argv for the Action's inputs, and what to feed its stdin (a password)."""
+    command = inp(env, "command") or "env"
+    if command not in COMMANDS:
+        raise SystemExit(f"::error::input 'command' must be one of {', '.join(COMMANDS)}")
+    args = ["--verbose"] if truthy(inp(env, "verbose")) else []
+    args.append(command)
+    stdin = None
+    if command == "env":
+        args += ["github", "--format", "github"]
+        if inp(env, "login") and not truthy(inp(env, "login")):
+            args.append("--no-login")
+        if in_container and not inp(env, "tmp-dir"):
+            args += ["--tmp-dir", CONTAINER_HOME]
+    elif command == "login":
+        registry = inp(env, "registry")
+        args += [registry] if registry else []
+        if inp(env, "username") and inp(env, "password"):
+            args.append("--password-stdin")
+            stdin = inp(env, "password")
+    args += mapped_options(command, env)
+    # Not "args": the runner passes an input of that name as the container's arguments.
+    args += shlex.split(inp(env, "extra-args"))
+    return args, stdin
+
+
+def child_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The CLI's environment: secrets and the `env` command's registry login as variables."""
+    out = dict(env)
+    for name, variable in SECRET_INPUTS.items():
+        if inp(env, name) and not out.get(variable):
+            out[variable] = inp(env, name)
+    if inp(env, "command") in ("", "env"):
+        for name, variable in (("registry", "CIENV_REGISTRY"), ("username", "CIENV_REGISTRY_USERNAME")):
+            if inp(env, name):
+                out[variable] = inp(env, name)
+    if inp(env, "command") == "login":
+        out.pop("CIENV_REGISTRY_PASSWORD", None)  # login reads it from stdin
+    return out
+
+
+def mask(env: Mapping[str, str]) -> None:
+    for name in SECRET_INPUTS:
+        for line in inp(env, name).splitlines():
+            if line.strip():
+                print(f"::add-mask::{line.strip()}", flush=True)
+
+
+def run_cli(args: list[str], env: Mapping[str, str], stdin: str | None) -> int:
+    """Run the CLI; its fatal `error:` lines become `::error::` annotations (already redacted)."""
+    process = subprocess.Popen(
+        CLI + args,
+        env=dict(env),
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    if stdin is not None and process.stdin:
+        process.stdin.write(stdin + "\n")
+        process.stdin.close()
+    assert process.stderr is not None
+    for line in process.stderr:
+        sys.stderr.write(annotate(line))
+        sys.stderr.flush()
+    return process.wait()
+
+
+# `error: ...` from the CLI, `ci-env cleanup: error: ...` from argparse.
+FATAL = re.compile(r"^(?:ci-env[\w -]*: )?error: ")
+
+
+def annotate(line: str) -> str:
+    match = FATAL.match(line)
+    return f"::error::{line[match.end() :]}" if match else line
+
+
+def host_path(text: str, runner_temp: str) -> str:
+    """Container paths under /github/home -> the host paths the runner mounted there."""
+    host = runner_temp.rstrip("/") + "/_github_home"
+    return re.sub(r"(?m)(^|=)" + re.escape(CONTAINER_HOME) + r"(?=/|$)", r"\g<1>" + host, text)
+
+
+def append(path: str | None, lines: Iterable[str]) -> None:
+    if path:
+        with open(path, "a", encoding="utf-8") as file:
+            file.writelines(f"{line}\n" for line in lines)
+
+
+def env_values(text: str) -> dict[str, str]:
+    """Single-line `K=V` entries of a $GITHUB_ENV file (multi-line ones are not paths)."""
+    pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line)
+    return {key: value for key, value in pairs if "<<" not in key}
+
+
+def run_env(args: list[str], env: dict[str, str], stdin: str | None) -> int:
+    """`env` writes to a private $GITHUB_ENV first, so its paths can be made host paths."""
+    real = env.get("GITHUB_ENV")
+    with tempfile.NamedTemporaryFile("r", suffix=".env", encoding="utf-8") as private:
+        code = run_cli(args, {**env, "GITHUB_ENV": private.name}, stdin)
+        written = private.read()
+    in_container = args_tmp_dir(args) == CONTAINER_HOME
+    exported = host_path(written, env.get("RUNNER_TEMP", "")) if in_container else written
+    append(real, exported.splitlines())
+    container_dir = env_values(written).get("DOCKER_CONFIG")
+    if container_dir:
+        append(env.get("GITHUB_STATE"), [f"{STATE_KEY}={container_dir}"])
+        host_dir = env_values(exported)["DOCKER_CONFIG"]
+        append(env.get("GITHUB_OUTPUT"), [f"docker-config={host_dir}"])
+    return code
+
+
+def args_tmp_dir(args: list[str]) -> str | None:
+    return args[args.index("--tmp-dir") + 1] if "--tmp-dir" in args else None
+
+
+def report_counts(report: Mapping[str, object]) -> dict[str, int]:
+    """Outputs from the JSON report's totals (docs/cleanup.md). `deleted` counts untagged tags
+    too, and in a dry run what would be deleted (a run has only one of the two sets)."""
+    totals = report.get("totals")
+    count = totals if isinstance(totals, dict) else {}
+
+    def total(*actions: str) -> int:
+        return sum(int(count.get(action, 0)) for action in actions)
+
+    return {
+        "deleted": total("deleted", "untagged", "would-delete", "would-untag"),
+        "kept": total("kept"),
+        "failed": total("failed"),
+    }
+
+
+def run_cleanup(args: list[str], env: dict[str, str], stdin: str | None) -> int:
+    if "--report-json" not in args:
+        args = [*args, "--report-json", "ci-env-report.json"]
+    report = args[args.index("--report-json") + 1]
+    code = run_cli(args, env, stdin)
+    try:
+        with open(report, encoding="utf-8") as file:
+            counts = report_counts(json.load(file))
+    except (OSError, ValueError):
+        return code  # the CLI already said why there is no report
+    lines = [f"{key}={value}" for key, value in counts.items()] + [f"report={report}"]
+    append(env.get("GITHUB_OUTPUT"), lines)
+    return code
+
+
+def action(env: dict[str, str]) -> int:
+    mask(env)
+    in_container = env.get("HOME") == CONTAINER_HOME and os.path.isdir(CONTAINER_HOME)
+    args, stdin = cli_args(env, in_container)
+    cenv = child_env(env)
+    command = args[1] if args[0] == "--verbose" else args[0]
+    if command == "env":
+        return run_env(args, cenv, stdin)
+    if command == "cleanup":
+        return run_cleanup(args, cenv, stdin)
+    return run_cli(args, cenv, stdin)
+
+
+def main(argv: list[str]) -> int:
+    if argv or "INPUT_COMMAND" not in os.environ:
+        # Plain CLI: `docker run IMAGE cleanup --repo ...`; no arguments at all shows the help.
+        os.execv(CLI[0], CLI + (argv or ["--help"]))
+    return action(dict(os.environ))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

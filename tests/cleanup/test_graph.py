@@ -1,0 +1,129 @@
+"""The pure digest graph, driven by the planner against the in-memory backend."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ci_env.cleanup import planner
+from ci_env.cleanup.graph import DigestGraph
+from ci_env.cleanup.plan import Action, PlanItem, RepoPlan
+from ci_env.cleanup.rules import Rules, Untagged
+from ci_env.registries.base import DOCKER_MANIFEST, Image
+from tests.cleanup.fakes import FakeBackend, TagsOnlyBackend, digest
+
+NOW = datetime(2025, 6, 1, tzinfo=UTC)
+OLD = NOW - timedelta(days=60)
+RULES = Rules(delete_tags=("pr-.*",), untagged=Untagged.DELETE)
+
+
+def plan(backend: FakeBackend, rules: Rules = RULES, **kw: bool) -> RepoPlan:
+    settings = planner.Settings(rules, NOW, None, kw.get("keep_orphans", False), parallel=4)
+    return planner.plan_repository(backend, "app", settings)
+
+
+def by(result: RepoPlan) -> dict[str, PlanItem]:
+    return {item.tag or item.digest: item for item in result.items}
+
+
+@pytest.fixture
+def fake() -> FakeBackend:
+    backend = FakeBackend()
+    backend.times = {}
+    return backend
+
+
+def test_shared_digest_is_untagged_not_deleted(fake: FakeBackend) -> None:
+    shared = fake.add("app", digest("s"), ["v1", "pr-1"], time=OLD)
+    fake.add("app", digest("o"), ["pr-2"], time=OLD)
+    items = by(plan(fake))
+    assert items["pr-1"].action is Action.UNTAG
+    assert "still needed by kept tag v1" in items["pr-1"].reason
+    assert items["pr-2"].action is Action.DELETE
+    ops = plan(fake).operations()
+    assert {(op.kind.value, op.tag) for op in ops} == {("untag", "pr-1"), ("delete", None)}
+    assert shared not in {op.digest for op in ops if op.kind.value == "delete"}
+
+
+def test_children_of_kept_index_survive_untagged_delete(fake: FakeBackend) -> None:
+    a, b = fake.add("app", digest("amd"), time=OLD), fake.add("app", digest("arm"), time=OLD)
+    inner = fake.add("app", digest("inner"), children=[b], time=OLD)  # nested index
+    fake.add("app", digest("idx"), ["v1"], children=[a, inner], time=OLD)
+    stray = fake.add("app", digest("stray"), time=OLD)
+    items = by(plan(fake))
+    for child in (a, b, inner):
+        assert items[child].action is Action.KEEP
+        assert items[child].reason == "kept: needed by kept tag v1"
+    assert items[stray].action is Action.DELETE
+
+
+def test_index_to_delete_sharing_child_with_kept_index(fake: FakeBackend) -> None:
+    common = fake.add("app", digest("common"), time=OLD)
+    fake.add("app", digest("kept-idx"), ["v1"], children=[common], time=OLD)
+    gone = fake.add("app", digest("pr-idx"), ["pr-1"], children=[common], time=OLD)
+    items = by(plan(fake))
+    assert items["pr-1"].action is Action.DELETE and items["pr-1"].digest == gone
+    assert items[common].action is Action.KEEP
+
+
+def test_referrers_follow_their_subject(fake: FakeBackend) -> None:
+    kept = fake.add("app", digest("kept"), ["v1"], time=OLD)
+    dead = fake.add("app", digest("dead"), ["pr-1"], time=OLD)
+    sig_kept = fake.add("app", digest("sig-k"), [kept.replace(":", "-") + ".sig"], time=OLD)
+    sig_dead = fake.add("app", digest("sig-d"), [dead.replace(":", "-") + ".sig"], time=OLD)
+    api_kept = fake.add("app", digest("sbom-k"), subject=kept, time=OLD)
+    api_dead = fake.add("app", digest("sbom-d"), subject=dead, time=OLD)
+    rules = RULES.replace(delete_tags=("pr-.*", "sha256-.*"))
+    items = by(plan(fake, rules))
+    sig_k, sig_d = (kept.replace(":", "-") + ".sig", dead.replace(":", "-") + ".sig")
+    assert items[sig_k].action is Action.KEEP and items[sig_k].digest == sig_kept
+    assert "referrer of kept tag v1" in items[sig_k].reason
+    assert items[sig_d].action is Action.DELETE and items[sig_d].digest == sig_dead
+    assert items[api_kept].action is Action.KEEP
+    assert items[api_dead].action is Action.DELETE
+    keep_untagged = by(plan(fake, rules.replace(untagged=Untagged.KEEP)))
+    assert keep_untagged[api_dead].action is Action.DELETE
+    assert keep_untagged[api_dead].reason.startswith("deleted: referrer of deleted")
+    assert keep_untagged[api_kept].action is Action.KEEP
+    orphans_kept = by(plan(fake, rules, keep_orphans=True))
+    assert orphans_kept[sig_d].action is Action.KEEP
+    assert orphans_kept[api_dead].action is Action.KEEP
+
+
+def test_unreadable_kept_manifest_fails_closed_naming_the_tag(fake: FakeBackend) -> None:
+    broken = fake.add("app", digest("idx"), ["v1"], children=[digest("x")], time=OLD)
+    fake.add("app", digest("o"), ["pr-1"], time=OLD)
+    fake.unreadable.add(broken)
+    result = plan(fake)
+    assert result.error is not None and "kept tag v1" in result.error
+    assert result.operations() == []
+
+
+def test_plain_manifests_are_never_fetched() -> None:
+    fake = TagsOnlyBackend()
+    for index in range(20):
+        fake.add("app", digest(f"k{index}"), [f"keep-{index}"], time=OLD)
+        fake.add("app", digest(f"d{index}"), [f"pr-{index}"], time=OLD)
+    result = plan(fake, RULES.replace(untagged=Untagged.KEEP))
+    assert len(result.operations()) == 20
+    assert fake.calls["manifest"] == 0 and fake.calls["referrers"] == 0
+
+
+def test_unknown_media_type_is_read() -> None:
+    image = Image(digest("k"), ("v1",))
+    graph = DigestGraph([image], [PlanItem(image.digest, "v1", Action.KEEP, "kept")])
+    assert graph.wants().manifests == {image.digest}
+    plain = Image(digest("k"), ("v1",), media_type=DOCKER_MANIFEST)
+    graph = DigestGraph([plain], [PlanItem(plain.digest, "v1", Action.KEEP, "kept")])
+    assert not graph.wants()
+
+
+def test_times_are_read_only_for_undecided_images(fake: FakeBackend) -> None:
+    fake.add("app", digest("k"), ["keep"], time=OLD)
+    fake.add("app", digest("d"), ["pr-1"], time=OLD)
+    result = plan(fake, RULES.replace(untagged=Untagged.KEEP))
+    assert fake.calls["time"] == 1
+    assert by(result)["pr-1"].action is Action.DELETE
+    fake.listed_times = True
+    fake.calls.clear()
+    plan(fake, RULES.replace(untagged=Untagged.KEEP))
+    assert fake.calls["time"] == 0

@@ -1,0 +1,154 @@
+"""The pure policy: one reason per tag, time read only where it matters."""
+
+from datetime import UTC, datetime, timedelta
+
+from ci_env.cleanup import policy
+from ci_env.cleanup.gitrefs import LiveRefs
+from ci_env.cleanup.plan import Action, PlanItem
+from ci_env.cleanup.rules import Rules, Untagged
+from ci_env.registries.base import Image
+from tests.cleanup.fakes import digest
+
+NOW = datetime(2025, 6, 1, tzinfo=UTC)
+
+
+def ago(**delta: float) -> datetime:
+    return NOW - timedelta(**delta)
+
+
+def image(name: str, *tags: str, age: timedelta | None = None) -> Image:
+    return Image(digest(name), tags, pushed=None if age is None else NOW - age)
+
+
+def decide(images: list[Image], rules: Rules, live: LiveRefs | None = None) -> dict[str, str]:
+    items = policy.evaluate(images, rules, NOW, live)
+    return {item.tag or item.digest: item.reason for item in items}
+
+
+def actions(items: list[PlanItem]) -> dict[str | None, Action]:
+    return {item.tag: item.action for item in items}
+
+
+def test_newer_than_default_2h_and_older_than() -> None:
+    images = [
+        image("a", "new", age=timedelta(minutes=30)),
+        image("b", "mid", age=timedelta(days=3)),
+        image("c", "old", age=timedelta(days=40)),
+    ]
+    got = decide(images, Rules(delete_older_than=timedelta(days=30)))
+    assert got == {
+        "new": "kept: newer than 2h",
+        "mid": "kept: not older than 30d",
+        "old": "deleted: older than 30d",
+    }
+
+
+def test_keep_latest_counts_images_not_tags() -> None:
+    images = [
+        image("a", "a1", "a2", "a3", age=timedelta(days=1)),
+        image("b", "b1", age=timedelta(days=2)),
+        image("c", "c1", age=timedelta(days=3)),
+    ]
+    got = decide(images, Rules(keep_latest=2))
+    assert got["a1"] == got["a2"] == got["a3"] == "kept: one of the 2 latest"
+    assert got["b1"] == "kept: one of the 2 latest"
+    assert got["c1"] == "deleted: no keep rule matched"
+
+
+def test_name_rules_and_latest() -> None:
+    images = [
+        image("a", "latest", "v1.0.0", age=timedelta(days=9)),
+        image("b", "pr-1", age=timedelta(days=9)),
+        image("c", "release-7", age=timedelta(days=9)),
+        image("d", "hotfix", age=timedelta(days=9)),
+        image("e", "pr-2", age=timedelta(days=9)),
+    ]
+    rules = Rules(
+        delete_tags=("pr-.*", "release-.*", "latest", "v.*"),
+        keep_tags=("release-.*",),
+        keep_list=frozenset({"pr-2"}),
+    )
+    got = decide(images, rules)
+    assert got["hotfix"] == "kept: does not match delete.tags"
+    assert got["release-7"] == "kept: matches keep.tags 'release-.*'"
+    assert got["pr-2"] == "kept: in the keep list"
+    assert got["pr-1"] == "deleted: matches delete.tags"
+    assert got["latest"] == "deleted: matches delete.tags"  # named by delete.tags
+    assert decide(images, Rules())["latest"].startswith("kept: latest")
+
+
+def test_keep_semver_highest() -> None:
+    images = [
+        image(n, t, age=timedelta(days=9))
+        for n, t in [
+            ("a", "v1.2.0"),
+            ("b", "1.10.0"),
+            ("c", "v2.0.0-rc.1"),
+            ("d", "v2.0.0"),
+            ("e", "v1.9.9"),
+            ("f", "nightly"),
+        ]
+    ]
+    got = decide(images, Rules(keep_semver=3))
+    kept = {t for t, r in got.items() if r.startswith("kept: one of the 3 highest")}
+    assert kept == {"v2.0.0", "v2.0.0-rc.1", "1.10.0"}
+    assert got["v1.2.0"].startswith("deleted") and got["nightly"].startswith("deleted")
+
+
+def test_keep_git() -> None:
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    live = LiveRefs(
+        frozenset({"main", "feature/Login"}), frozenset({"v1"}), {sha: "live branch main"}
+    )
+    images = [
+        image(n, t, age=timedelta(days=9))
+        for n, t in [
+            ("a", "main"),
+            ("b", "feature-login"),
+            ("c", "v1"),
+            ("d", sha[:8]),
+            ("e", "deadbee"),
+            ("f", "old-branch"),
+        ]
+    ]
+    got = decide(images, Rules(), live)
+    assert got["main"] == "kept: live branch main"
+    assert got["feature-login"] == "kept: slug of live branch feature/Login"
+    assert got["v1"] == "kept: git tag v1"
+    assert got[sha[:8]] == "kept: commit of live branch main"
+    assert got["deadbee"].startswith("deleted") and got["old-branch"].startswith("deleted")
+
+
+def test_untagged() -> None:
+    images = [image("u", age=timedelta(days=9)), image("n", age=timedelta(minutes=1))]
+    assert decide(images, Rules())[digest("u")] == "kept: untagged (untagged: keep)"
+    got = decide(images, Rules(untagged=Untagged.DELETE))
+    assert got[digest("u")] == "deleted: untagged"
+    assert got[digest("n")] == "kept: newer than 2h"
+
+
+def test_unknown_time_is_kept_never_old() -> None:
+    got = decide([image("a", "x")], Rules(delete_older_than=timedelta(days=1)))
+    assert got == {"x": "kept: no push or creation time known"}
+
+
+def test_needs_time_only_for_undecided_images() -> None:
+    images = [image("a", "keepme"), image("b", "pr-1"), image("c", "pr-2", age=timedelta(days=1))]
+    rules = Rules(delete_tags=("pr-.*",))
+    assert policy.needs_time(images, rules) == [images[1]]
+    # Without time rules nothing is read at all.
+    assert policy.needs_time(images, rules.replace(keep_newer_than=timedelta(0))) == []
+    items = policy.evaluate(images, rules.replace(keep_newer_than=timedelta(0)), NOW)
+    assert actions(items) == {"keepme": Action.KEEP, "pr-1": Action.DELETE, "pr-2": Action.DELETE}
+
+
+def test_referrer_tags_are_not_counted_as_latest() -> None:
+    subject = digest("a")
+    images = [
+        image("a", "app", age=timedelta(days=5)),
+        image("s", subject.replace(":", "-") + ".sig", age=timedelta(days=1)),
+    ]
+    got = decide(images, Rules(keep_latest=1))
+    assert got["app"] == "kept: one of the 1 latest"
+    assert policy.referrer_subject(subject.replace(":", "-") + ".att") == subject
+    assert policy.referrer_subject("sha256-short") is None

@@ -1,0 +1,93 @@
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from ci_env.cleanup import rules
+from ci_env.cleanup.rules import GitRule, Rules, Untagged
+from ci_env.errors import UsageError
+
+FULL = """\
+version: 1
+keep:
+  latest: 10
+  newer_than: 3h
+  tags: ["v.*", main]
+  list: keep.txt
+  semver: 5
+  git: {commits_per_branch: 4}
+delete:
+  tags: ["pr-.*"]
+  older_than: 30d
+untagged: delete
+"""
+
+
+def test_full_policy() -> None:
+    got = rules.parse(FULL)
+    assert got == Rules(
+        keep_latest=10,
+        keep_newer_than=timedelta(hours=3),
+        keep_tags=("v.*", "main"),
+        keep_list_file="keep.txt",
+        keep_semver=5,
+        keep_git=GitRule(4),
+        delete_tags=("pr-.*",),
+        delete_older_than=timedelta(days=30),
+        untagged=Untagged.DELETE,
+    )
+
+
+def test_defaults() -> None:
+    got = rules.parse("version: 1\n")
+    assert got.keep_newer_than == timedelta(hours=2)
+    assert got.untagged is Untagged.KEEP
+    assert got.delete_tags == () and got.keep_git is None
+
+
+def test_git_true_and_single_pattern() -> None:
+    got = rules.parse("version: 1\nkeep:\n  git: true\n  tags: release\n")
+    assert got.keep_git == GitRule() and got.keep_tags == ("release",)
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("version: 1\nkeep:\n  lastest: 3\n", "line 3: keep.lastest: unknown key"),
+        ("version: 1\nkeep:\n  latest: ten\n", "line 3: keep.latest: expected a whole number"),
+        ("version: 1\nkeep:\n  latest: -1\n", "line 3: keep.latest"),
+        ("version: 1\ndelete:\n  older_than: 30 days\n", "line 3: delete.older_than"),
+        ("version: 1\nkeep:\n  tags: ['v[']\n", "line 3: keep.tags"),
+        ("version: 1\nuntagged: sometimes\n", "line 2: untagged"),
+        ("version: 2\n", "line 1: version: unsupported"),
+        ("keep: {latest: 1}\n", "version: missing"),
+        ("version: 1\nkeep: [1]\n", "line 2: keep: expected a mapping"),
+        ("version: 1\nkeep:\n  git: maybe\n", "line 3: keep.git"),
+        ("version: 1\nkeep: {\n", "not valid YAML"),
+        ("", "empty"),
+    ],
+)
+def test_errors_name_key_and_line(text: str, where: str) -> None:
+    with pytest.raises(UsageError) as error:
+        rules.parse(text, source="p.yml")
+    assert error.value.exit_code == 2
+    assert where in error.value.message, error.value.message
+    assert error.value.message.startswith("p.yml")
+
+
+def test_load_and_keep_list(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yml"
+    policy.write_text(FULL)
+    assert rules.load(str(policy)).keep_latest == 10
+    listing = tmp_path / "keep.txt"
+    listing.write_text("a\n\n# comment\nb  # why\n")
+    assert rules.load_keep_list(str(listing)) == {"a", "b"}
+    with pytest.raises(UsageError):
+        rules.load(str(tmp_path / "missing.yml"))
+    with pytest.raises(UsageError):
+        rules.load_keep_list(str(tmp_path / "missing.txt"))
+
+
+def test_latest_is_named_only_by_a_pattern_spelling_it() -> None:
+    assert not Rules(delete_tags=(".*",)).names_latest
+    assert Rules(delete_tags=("latest|pr-.*",)).names_latest

@@ -1,0 +1,258 @@
+"""`ci-env cleanup` end to end on the real local registry, checked with skopeo afterwards.
+
+Each digest-graph rule has an image set built for it: shared digests, multi-arch indexes
+(nested too), OCI referrers with the `sha256-<hex>` fallback tag and cosign `.sig` tags.
+Faults (a 500 on one DELETE, a 403 mid-run, an unreadable kept index) come from the fault
+proxy in front of the registry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.commands.clirun import base_env, run_cli
+from tests.support import images
+from tests.support.faultproxy import FaultProxy, status
+from tests.support.registry import LocalRegistry
+
+OLD = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+REPO = "grp/app"
+
+
+def cli_env(tmp_path: Path, reg: LocalRegistry, host: str | None = None) -> dict[str, str]:
+    config = tmp_path / "docker"
+    config.mkdir(mode=0o700, exist_ok=True)
+    entry = {"auths": {host or reg.host: {"auth": reg.auth_entry()}}}
+    (config / "config.json").write_text(json.dumps(entry))
+    return base_env(tmp_path, DOCKER_CONFIG=str(config))
+
+
+def cleanup(env: dict[str, str], host: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_cli("cleanup", "--repo", f"{host}/{REPO}", *args, env=env, timeout=120)
+
+
+def exists(reg: LocalRegistry, ref: str) -> bool:
+    return images.skopeo_inspect(reg, ref) is not None
+
+
+def push(reg: LocalRegistry, tag: str, **kw: object) -> str:
+    return images.push_image(reg, REPO, tag, created=OLD, via="http", **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_shared_digest_is_untagged_and_dry_run_changes_nothing(
+    registry: LocalRegistry, tmp_path: Path
+) -> None:
+    shared = push(registry, "v1")
+    images.tag(registry, REPO, "v1", "pr-1")
+    other = push(registry, "pr-2")
+    env = cli_env(tmp_path, registry)
+    dry = cleanup(env, registry.host, "--delete-tag", "pr-.*", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "would-untag   pr-1" in dry.stdout and "would-delete  pr-2" in dry.stdout
+    assert images.list_tags(registry, REPO) == ["pr-1", "pr-2", "v1"]
+
+    done = cleanup(env, registry.host, "--delete-tag", "pr-.*")
+    assert done.returncode == 0, done.stderr
+    assert "1 kept, 1 deleted, 1 untagged" in done.stdout
+    assert images.list_tags(registry, REPO) == ["v1"]
+    assert exists(registry, f"{REPO}:v1") and exists(registry, f"{REPO}@{shared}")
+    assert not exists(registry, f"{REPO}@{other}")
+
+
+@pytest.mark.slow
+def test_children_of_kept_indexes_survive(registry: LocalRegistry, tmp_path: Path) -> None:
+    amd, arm = push(registry, "amd", arch="amd64"), push(registry, "arm", arch="arm64")
+    s390 = push(registry, "s390", arch="s390x")
+    inner = images.push_index(registry, REPO, None, [arm])  # nested index
+    kept = images.push_index(registry, REPO, "v1", [amd, inner])
+    gone = images.push_index(registry, REPO, "pr-1", [amd, s390])
+    env = cli_env(tmp_path, registry)
+    # amd/arm/s390 are tags too: amd's digest is a child of the kept index -> only untagged.
+    done = cleanup(
+        env,
+        registry.host,
+        "--delete-tag",
+        "pr-.*|amd|arm|s390",
+        "--keep-newer-than",
+        "0s",
+        "--verbose",
+    )
+    assert done.returncode == 0, done.stderr
+    assert images.list_tags(registry, REPO) == ["v1"]
+    for digest in (kept, amd, inner, arm):
+        assert exists(registry, f"{REPO}@{digest}"), digest
+    assert not exists(registry, f"{REPO}@{gone}")
+    assert not exists(registry, f"{REPO}@{s390}")
+    raw = images.skopeo_inspect(registry, f"{REPO}:v1")
+    assert raw is not None and len(raw["manifests"]) == 2
+
+
+@pytest.mark.slow
+def test_referrers_go_with_their_subject(registry: LocalRegistry, tmp_path: Path) -> None:
+    kept, dead = push(registry, "v1"), push(registry, "pr-1")
+    images.push_referrer(registry, REPO, kept)
+    images.push_referrer(registry, REPO, dead)
+    images.push_cosign_signature(registry, REPO, dead)
+    images.push_cosign_signature(registry, REPO, kept)
+    env = cli_env(tmp_path, registry)
+    done = cleanup(env, registry.host, "--delete-tag", "pr-.*|sha256-.*")
+    assert done.returncode == 0, done.stderr
+    fallback_kept = kept.replace(":", "-")
+    assert images.list_tags(registry, REPO) == sorted(["v1", fallback_kept, fallback_kept + ".sig"])
+    assert exists(registry, f"{REPO}:{fallback_kept}") and not exists(registry, f"{REPO}@{dead}")
+
+
+@pytest.mark.slow
+def test_keep_orphan_referrers(registry: LocalRegistry, tmp_path: Path) -> None:
+    dead = push(registry, "pr-1")
+    images.push_cosign_signature(registry, REPO, dead)
+    env = cli_env(tmp_path, registry)
+    done = cleanup(env, registry.host, "--delete-tag", "pr-.*", "--keep-orphan-referrers")
+    assert done.returncode == 0, done.stderr
+    assert images.list_tags(registry, REPO) == [dead.replace(":", "-") + ".sig"]
+
+
+@pytest.mark.slow
+def test_unreadable_kept_index_fails_closed(registry: LocalRegistry, tmp_path: Path) -> None:
+    child = push(registry, "child")
+    index = images.push_index(registry, REPO, "v1", [child])
+    push(registry, "pr-1")
+    report = tmp_path / "report.json"
+    with FaultProxy(registry.url) as proxy:
+        proxy.add(status(500, times=None, method="GET", path=f"/manifests/{index}"))
+        env = cli_env(tmp_path, registry, proxy.host)
+        done = cleanup(
+            env,
+            proxy.host,
+            "--delete-tag",
+            "pr-.*|child",
+            "--max-retry-seconds",
+            "3",
+            "--report-json",
+            str(report),
+        )
+    assert done.returncode == 1
+    assert "kept tag v1" in done.stdout and "FAILED CLOSED" in done.stdout
+    assert images.list_tags(registry, REPO) == ["child", "pr-1", "v1"]
+    data = json.loads(report.read_text())
+    assert "kept tag v1" in data["repositories"][0]["error"]
+
+
+@pytest.mark.slow
+def test_plan_out_then_apply_plan_skips_moved_tag(registry: LocalRegistry, tmp_path: Path) -> None:
+    push(registry, "v1")
+    push(registry, "pr-1")
+    push(registry, "pr-2")
+    env = cli_env(tmp_path, registry)
+    plan = tmp_path / "plan.json"
+    first = cleanup(
+        env, registry.host, "--delete-tag", "pr-.*", "--dry-run", "--plan-out", str(plan)
+    )
+    assert first.returncode == 0, first.stderr
+    assert images.list_tags(registry, REPO) == ["pr-1", "pr-2", "v1"]
+    images.tag(registry, REPO, "v1", "pr-1")  # pr-1 moved after planning
+    report = tmp_path / "report.json"
+    second = run_cli(
+        "cleanup", "--apply-plan", str(plan), "--report-json", str(report), env=env, timeout=120
+    )
+    assert second.returncode == 0, second.stderr
+    assert images.list_tags(registry, REPO) == ["pr-1", "v1"]
+    rows = {r["tag"]: r for r in json.loads(report.read_text())["repositories"][0]["items"]}
+    assert rows["pr-1"]["action"] == "skipped" and "moved" in rows["pr-1"]["error"]
+    assert rows["pr-2"]["action"] == "deleted"
+
+
+@pytest.mark.slow
+def test_failed_deletion_continues_and_report_is_written(
+    registry: LocalRegistry, tmp_path: Path
+) -> None:
+    digests = [push(registry, f"pr-{i}") for i in range(4)]
+    report = tmp_path / "report.json"
+    with FaultProxy(registry.url) as proxy:
+        proxy.add(status(500, times=None, method="DELETE", path=f"/manifests/{digests[1]}"))
+        env = cli_env(tmp_path, registry, proxy.host)
+        done = cleanup(env, proxy.host, "--max-retry-seconds", "3", "--report-json", str(report))
+    assert done.returncode == 1, done.stderr
+    assert images.list_tags(registry, REPO) == ["pr-1"]
+    data = json.loads(report.read_text())
+    assert data["exit_code"] == 1 and data["totals"] == {"deleted": 3, "failed": 1}
+
+
+@pytest.mark.slow
+def test_auth_failure_stops_with_exit_3_and_report(registry: LocalRegistry, tmp_path: Path) -> None:
+    for i in range(6):
+        push(registry, f"pr-{i}")
+    report = tmp_path / "report.json"
+    with FaultProxy(registry.url) as proxy:
+        proxy.add(
+            status(
+                403,
+                times=None,
+                method="DELETE",
+                skip=2,
+                body=b'{"errors":[{"code":"DENIED","message":"no delete"}]}',
+            )
+        )
+        env = cli_env(tmp_path, registry, proxy.host)
+        done = cleanup(env, proxy.host, "--parallel", "1", "--report-json", str(report))
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "error:" in done.stderr and "Traceback" not in done.stderr
+    data = json.loads(report.read_text())
+    assert data["exit_code"] == 3 and data["error"]
+    deleted = data["totals"].get("deleted", 0)
+    assert 1 <= deleted <= 2 and deleted + data["totals"]["not-run"] == 6
+    assert len(images.list_tags(registry, REPO)) == 6 - deleted
+
+
+@pytest.mark.slow
+def test_token_registry_and_time_rules(token_registry: LocalRegistry, tmp_path: Path) -> None:
+    reg = token_registry
+    now = dt.datetime.now(dt.UTC)
+    images.push_image(reg, REPO, "old", created=now - dt.timedelta(days=40), via="http")
+    images.push_image(reg, REPO, "mid", created=now - dt.timedelta(days=3), via="http")
+    images.push_image(reg, REPO, "fresh", created=now - dt.timedelta(minutes=5), via="http")
+    env = cli_env(tmp_path, reg)
+    env["CIENV_REPO"] = f"{reg.host}/{REPO}"
+    policy = tmp_path / "policy.yml"
+    policy.write_text("version: 1\ndelete:\n  older_than: 30d\n")
+    done = run_cli("cleanup", "--policy", str(policy), "--verbose", env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "deleted: older than 30d" in done.stdout and "kept: newer than 2h" in done.stdout
+    assert images.list_tags(reg, REPO) == ["fresh", "mid"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--keep-newer-than", "2 hours"],
+        ["--delete-older-than", "-1d"],
+        ["--delete-tag", "pr-["],
+        ["--keep-latest", "-3"],
+        ["--shard", "3/2"],
+        ["--policy", "/nonexistent.yml"],
+    ],
+)
+def test_bad_input_exits_2_and_deletes_nothing(
+    registry: LocalRegistry, tmp_path: Path, args: list[str]
+) -> None:
+    push(registry, "pr-1")
+    env = cli_env(tmp_path, registry)
+    done = cleanup(env, registry.host, *args)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert images.list_tags(registry, REPO) == ["pr-1"]
+
+
+def test_dry_run_from_werf_variable(registry: LocalRegistry, tmp_path: Path) -> None:
+    push(registry, "pr-1")
+    env = cli_env(tmp_path, registry)
+    env["WERF_DRY_RUN"] = "1"
+    done = cleanup(env, registry.host)
+    assert done.returncode == 0 and "would-delete" in done.stdout
+    assert images.list_tags(registry, REPO) == ["pr-1"]

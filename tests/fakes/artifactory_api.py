@@ -1,0 +1,41 @@
+"""A fake of Artifactory's native Docker tag delete, next to a real registry for /v2.
+
+Follows JFrog's "Deletion and cleanup of Docker tags and repositories"
+(https://jfrog.com/help/r/jfrog-artifactory-documentation/deletion-and-cleanup-of-docker-tags-and-repositories):
+`DELETE <Artifactory URL>/artifactory/<Docker repository key>/<image namespace>/<tag>` removes
+that tag's folder only (204); Basic auth, 401 with `WWW-Authenticate: Basic realm="Artifactory
+Realm"` without it; 404 for an unknown path. `GET /artifactory/api/system/ping` -> "OK".
+The `/v2/...` Docker Registry API is the real local registry (the repository path method).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import unquote
+
+from tests.fakes._router import Answer, Call, FakeApi
+
+
+@dataclass
+class FakeArtifactory(FakeApi):
+    tags: set[str] = field(default_factory=set)  # "key/image/path/tag" paths that exist
+    deleted: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.route("GET", r"/artifactory/api/system/ping", lambda call: (200, {}, "OK"))
+        self.route("DELETE", r"/artifactory/(?P<path>.+)", self._delete)
+
+    def _delete(self, call: Call) -> Answer:
+        if not call.headers.get("Authorization", "").startswith("Basic "):
+            return (
+                401,
+                {"WWW-Authenticate": 'Basic realm="Artifactory Realm"'},
+                {"errors": [{"status": 401, "message": "Authentication is required"}]},
+            )
+        assert call.match is not None
+        path = unquote(call.match["path"])
+        if path not in self.tags:
+            return 404, {}, {"errors": [{"status": 404, "message": "Could not locate artifact"}]}
+        self.tags.discard(path)
+        self.deleted.append(path)
+        return 204, {}, None

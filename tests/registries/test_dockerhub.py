@@ -1,0 +1,145 @@
+"""The Docker Hub backend against a fake of the documented Hub API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import responses
+
+from ci_env import secrets
+from ci_env.errors import AuthError, NotFoundError, RegistryError, UnsupportedError
+from ci_env.registries import backend_class
+from ci_env.registries.base import BackendOptions, Operation, OpKind, first_pattern_match
+from ci_env.registries.dockerhub import DockerHubBackend
+from tests.fakes.dockerhub_api import BASE_URL, FakeDockerHub
+
+T0 = datetime(2024, 5, 1, tzinfo=UTC)
+A = "sha256:" + "a" * 64
+B = "sha256:" + "b" * 64
+
+
+@pytest.fixture
+def hub() -> Iterator[FakeDockerHub]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        fake = FakeDockerHub(BASE_URL)
+        fake.repos["acme/app"] = {
+            f"v{i}": (A if i % 2 else B, T0 + timedelta(hours=i)) for i in range(1, 251)
+        }
+        yield fake.install(mock)
+
+
+def backend(**native: str) -> DockerHubBackend:
+    options = BackendOptions(native=native, api_urls={"dockerhub": BASE_URL})
+    made = DockerHubBackend("docker.io", options)
+    made.api.transport.sleep = lambda seconds: None
+    return made
+
+
+def test_registered_and_detected() -> None:
+    assert backend_class("dockerhub") is DockerHubBackend
+    for host in ("docker.io", "index.docker.io", "registry-1.docker.io"):
+        assert first_pattern_match(DockerHubBackend.host_patterns, host)
+    assert not first_pattern_match(DockerHubBackend.host_patterns, "ghcr.io")
+
+
+def test_lists_every_page_grouped_by_digest(hub: FakeDockerHub) -> None:
+    images = {image.digest: image for image in backend().list_images("acme/app")}
+    assert set(images) == {A, B}
+    assert len(images[A].tags) == 125 and len(images[B].tags) == 125
+    assert images[B].pushed == T0 + timedelta(hours=250)  # newest push of its tags
+    assert hub.calls("GET", "/tags") == 3  # 100 + 100 + 50
+
+
+def test_untag_with_username_and_password(hub: FakeDockerHub) -> None:
+    made = backend(**{"docker-hub-username": "ci", "docker-hub-password": "hub-password"})
+    assert made.untag("acme/app", "v1", A) == "Hub API tag delete"
+    assert "v1" not in hub.repos["acme/app"] and "v3" in hub.repos["acme/app"]
+    assert "hub-password" in secrets.registered()
+    assert hub.calls("POST", "/v2/auth/token") == 1
+
+
+def test_legacy_login_is_the_fallback(hub: FakeDockerHub) -> None:
+    hub.legacy_login_only = True
+    made = backend(**{"docker-hub-username": "ci", "docker-hub-password": "hub-password"})
+    made.untag("acme/app", "v2", B)
+    assert hub.calls("POST", "/v2/users/login") == 1
+
+
+def test_refused_token_names_the_access_token_scope(hub: FakeDockerHub) -> None:
+    hub.tokens["read-write-pat"] = False
+    with pytest.raises(AuthError) as caught:
+        backend(**{"docker-hub-token": "read-write-pat"}).untag("acme/app", "v1", A)
+    assert "403" in caught.value.message
+    assert "Read, Write, Delete" in caught.value.hint
+    assert "v1" in hub.repos["acme/app"]
+
+
+def test_no_credentials_stops_before_deleting(hub: FakeDockerHub) -> None:
+    made = backend()
+    with pytest.raises(AuthError) as caught:
+        list(made.apply("acme/app", [Operation(OpKind.UNTAG, A, "v1")]))
+    assert "--repo-docker-hub-token" in caught.value.hint
+    assert hub.calls("DELETE") == 0
+
+
+def test_wrong_password_is_an_auth_error(hub: FakeDockerHub) -> None:
+    with pytest.raises(AuthError):
+        backend(**{"docker-hub-username": "ci", "docker-hub-password": "nope"}).untag(
+            "acme/app", "v1", A
+        )
+
+
+def test_moved_tag_is_left_alone(hub: FakeDockerHub) -> None:
+    made = backend(**{"docker-hub-token": "t"})
+    hub.tokens["t"] = True
+    with pytest.raises(RegistryError, match="moved"):
+        made.untag("acme/app", "v1", B)
+    with pytest.raises(NotFoundError):
+        made.untag("acme/app", "no-such-tag", A)
+    assert hub.calls("DELETE") == 0
+
+
+def test_delete_removes_every_tag_of_the_digest(hub: FakeDockerHub) -> None:
+    hub.tokens["t"] = True
+    made = backend(**{"docker-hub-token": "t"})
+    assert "every tag" in made.delete("acme/app", A)
+    assert all(digest == B for digest, _ in hub.repos["acme/app"].values())
+    with pytest.raises(UnsupportedError):
+        made.delete("acme/app", "sha256:" + "c" * 64)
+
+
+def test_rate_limit_waits_for_x_retry_after(hub: FakeDockerHub) -> None:
+    hub.fail_next("GET", "/tags", hub.rate_limited(retry_in=0))
+    waits: list[float] = []
+    made = backend()
+    made.api.transport.sleep = waits.append
+    assert len(made.list_images("acme/app")) == 2
+    assert len(waits) == 1 and waits[0] <= 1.0
+
+
+def test_remaining_zero_pauses_until_reset(hub: FakeDockerHub) -> None:
+    import time
+
+    reset = str(int(time.time()) + 3)
+    hub.fail_next(
+        "GET",
+        "/tags/v1",
+        (
+            200,
+            {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset},
+            {"name": "v1", "digest": A},
+        ),
+    )
+    waits: list[float] = []
+    made = backend()
+    made.api.transport.sleep = waits.append
+    assert made.resolve("acme/app", "v1") == A
+    assert made.resolve("acme/app", "v2") == B
+    assert len(waits) == 1 and 1.0 < waits[0] <= 3.0
+
+
+def test_unknown_repository_is_not_found(hub: FakeDockerHub) -> None:
+    with pytest.raises(NotFoundError):
+        backend().list_images("acme/missing")
