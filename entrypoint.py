@@ -121,7 +121,10 @@ def child_env(env: Mapping[str, str]) -> dict[str, str]:
         if inp(env, name) and not out.get(variable):
             out[variable] = inp(env, name)
     if inp(env, "command") in ("", "env"):
-        for name, variable in (("registry", "CIENV_REGISTRY"), ("username", "CIENV_REGISTRY_USERNAME")):
+        for name, variable in (
+            ("registry", "CIENV_REGISTRY"),
+            ("username", "CIENV_REGISTRY_USERNAME"),
+        ):
             if inp(env, name):
                 out[variable] = inp(env, name)
     if inp(env, "command") == "login":
@@ -177,9 +180,22 @@ def append(path: str | None, lines: Iterable[str]) -> None:
 
 
 def env_values(text: str) -> dict[str, str]:
-    """Single-line `K=V` entries of a $GITHUB_ENV file (multi-line ones are not paths)."""
-    pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line)
-    return {key: value for key, value in pairs if "<<" not in key}
+    """Entries of a $GITHUB_ENV-style file: `K=V` lines and `K<<DELIM` ... `DELIM` blocks."""
+    values: dict[str, str] = {}
+    lines = iter(text.splitlines())
+    for line in lines:
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            key, delimiter = line.split("<<", 1)
+            block = []
+            for item in lines:
+                if item == delimiter:
+                    break
+                block.append(item)
+            values[key] = "\n".join(block)
+        elif "=" in line:
+            key, value = line.split("=", 1)
+            values[key] = value
+    return values
 
 
 def run_env(args: list[str], env: dict[str, str], stdin: str | None) -> int:

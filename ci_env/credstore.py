@@ -20,18 +20,24 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import docker.auth
-import docker.credentials
-
+from ci_env import lazy
 from ci_env.errors import CiEnvError, UsageError
+
+if TYPE_CHECKING:
+    import docker.auth
+    import docker.credentials
+    import docker.errors
+else:
+    docker = lazy.module("docker")  # the SDK imports its whole API client: ~0.4 s
 
 logger = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
 LOCK_FILE = ".config.json.lock"
-HUB_KEY = docker.auth.INDEX_URL  # https://index.docker.io/v1/, where docker keeps Hub creds
+# docker.auth.INDEX_URL: the key docker keeps Docker Hub credentials under.
+HUB_KEY = "https://index.docker.io/v1/"
 _HUB_HOSTS = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
 
 Config = dict[str, Any]

@@ -214,7 +214,7 @@ class Backend(ABC):
             return OpResult(op, error=error)
         return OpResult(op, method=method)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release pooled connections."""
 
 

@@ -14,11 +14,10 @@ import re
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ci_env import secrets
+from ci_env import lazy, secrets
 from ci_env.errors import AuthError, NotFoundError, RegistryError, UsageError
-from ci_env.registries import _aws
 from ci_env.registries.base import (
     MANIFEST_ACCEPT,
     Backend,
@@ -30,6 +29,11 @@ from ci_env.registries.base import (
     OpKind,
     OpResult,
 )
+
+if TYPE_CHECKING:
+    from ci_env.registries import _aws
+else:
+    _aws = lazy.module("ci_env.registries._aws")  # boto3 is slow to import
 
 _HOST = re.compile(
     r"(?P<account>\d{12})\.dkr[.-]ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)"

@@ -9,10 +9,17 @@ come from the registry side (the Docker Registry API of public.ecr.aws).
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
+from ci_env import lazy
 from ci_env.errors import AuthError, UsageError
-from ci_env.registries import _aws, _native_http, ecr
+from ci_env.registries import _native_http, ecr
 from ci_env.registries.base import Backend, BackendOptions, Description, Manifest
+
+if TYPE_CHECKING:
+    from ci_env.registries import _aws
+else:
+    _aws = lazy.module("ci_env.registries._aws")  # boto3 is slow to import
 
 REGION = "us-east-1"  # the only region serving the ECR Public API
 PERMISSIONS = (

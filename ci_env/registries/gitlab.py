@@ -15,16 +15,19 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import gitlab
 import requests
-from gitlab import exceptions as gl_errors
 
-from ci_env import secrets
+from ci_env import lazy, secrets
 from ci_env.errors import AuthError, CiEnvError, NotFoundError, RegistryError, UsageError
 from ci_env.registries.base import BackendOptions, Description, Image, NativeOption
 from ci_env.registries.default import DistributionBackend
+
+if TYPE_CHECKING:
+    import gitlab
+else:
+    gitlab = lazy.module("gitlab")
 
 UNTAG_METHOD = "GitLab API tag delete"
 DELETE_METHOD = "GitLab API: every tag of the digest deleted"
@@ -165,7 +168,7 @@ class GitlabBackend(DistributionBackend):
             return RegistryError(
                 f"cannot reach GitLab at {self._base} for {what}", "check CI_API_V4_URL"
             )
-        assert isinstance(error, gl_errors.GitlabError)
+        assert isinstance(error, gitlab.exceptions.GitlabError)
         status = int(error.response_code or 0)
         message = secrets.redact(str(error.error_message or ""))
         text = f"GitLab answered {status} to {what}: {message}"
@@ -178,7 +181,7 @@ class GitlabBackend(DistributionBackend):
                 status=status,
                 code="PROTECTED",
             )
-        if status == 401 or isinstance(error, gl_errors.GitlabAuthenticationError):
+        if status == 401 or isinstance(error, gitlab.exceptions.GitlabAuthenticationError):
             return AuthError(text, hint)
         if status == 403:
             return AuthError(text, hint)
@@ -189,7 +192,7 @@ class GitlabBackend(DistributionBackend):
     def _call(self, what: str, function: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return function(*args, **kwargs)
-        except (gl_errors.GitlabError, requests.RequestException) as error:
+        except (gitlab.exceptions.GitlabError, requests.RequestException) as error:
             raise self._error(error, what) from None
 
     # --- locating repositories ------------------------------------------------------------

@@ -20,19 +20,24 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import docker.auth
-import docker.errors
 import requests
 
-from ci_env import secrets
+from ci_env import lazy, secrets
 from ci_env.errors import AuthError, RegistryError, UsageError
 from ci_env.reference import DOCKER_HUB, api_host
 from ci_env.registries.base import BackendOptions
 from ci_env.registry import responses
 from ci_env.registry.transport import Transport, plain_http_allowed
+
+if TYPE_CHECKING:
+    import docker.auth
+    import docker.credentials
+    import docker.errors
+else:
+    docker = lazy.module("docker")  # the SDK imports its whole API client: ~0.4 s
 
 logger = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ The `/v2/...` Docker Registry API is the real local registry (the repository pat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
@@ -20,6 +21,8 @@ from tests.fakes._router import Answer, Call, FakeApi
 class FakeArtifactory(FakeApi):
     tags: set[str] = field(default_factory=set)  # "key/image/path/tag" paths that exist
     deleted: list[str] = field(default_factory=list)
+    # Called with "key/image/path/tag" after a delete (CLI tests drop the tag in the real registry).
+    on_delete: Callable[[str], None] | None = None
 
     def __post_init__(self) -> None:
         self.route("GET", r"/artifactory/api/system/ping", lambda call: (200, {}, "OK"))
@@ -38,4 +41,6 @@ class FakeArtifactory(FakeApi):
             return 404, {}, {"errors": [{"status": 404, "message": "Could not locate artifact"}]}
         self.tags.discard(path)
         self.deleted.append(path)
+        if self.on_delete is not None:
+            self.on_delete(path)
         return 204, {}, None

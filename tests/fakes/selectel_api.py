@@ -12,6 +12,7 @@ Follows werf's Selectel driver (pkg/docker_registry/selectel.go, 2022-2024) and 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
@@ -27,6 +28,9 @@ class FakeSelectel(FakeApi):
     images: set[tuple[str, str, str]] = field(default_factory=set)  # (registry id, repo, digest)
     flaky_vpc_id: bool = False
     tokens: set[str] = field(default_factory=set)
+    # Called with (registry name, repo, digest) after a delete (CLI tests mirror it in the
+    # real registry that serves the /v2 side).
+    on_delete: Callable[[str, str, str], None] | None = None
 
     def __post_init__(self) -> None:
         self.route("GET", r"/api/v1/registries", self._registries)
@@ -75,4 +79,6 @@ class FakeSelectel(FakeApi):
         if key not in self.images:
             return 404, {}, {"message": "not found"}
         self.images.discard(key)
+        if self.on_delete is not None:
+            self.on_delete(self.registries.get(key[0], ""), key[1], key[2])
         return 204, {}, None

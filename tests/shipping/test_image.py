@@ -21,6 +21,7 @@ from pathlib import Path
 import docker
 import pytest
 
+import entrypoint
 from tests.support import dockerd
 from tests.support.images import list_tags, push_image, skopeo_inspect
 from tests.support.registry import LocalRegistry
@@ -30,8 +31,16 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "ci-env:test"
 RUNNER_UID = 1001  # the GitHub-hosted runner's user, owner of everything it mounts
-CONTEXT_FILES = ("ci_env", "pyproject.toml", "README.md", "requirements.lock", "entrypoint.py",
-                 "post_entrypoint.py", "Dockerfile", ".dockerignore")  # fmt: skip
+CONTEXT_FILES = (
+    "ci_env",
+    "pyproject.toml",
+    "README.md",
+    "requirements.lock",
+    "entrypoint.py",
+    "post_entrypoint.py",
+    "Dockerfile",
+    ".dockerignore",
+)
 
 
 @dataclass
@@ -66,9 +75,12 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
                 tag=IMAGE,
                 network_mode="none",  # proves the build needs no index
                 rm=True,
-                buildargs={"BASE_IMAGE": base, "PIP_NO_INDEX": "1",
-                           "PIP_FIND_LINKS": "/src/wheels"},
-            )  # fmt: skip
+                buildargs={
+                    "BASE_IMAGE": base,
+                    "PIP_NO_INDEX": "1",
+                    "PIP_FIND_LINKS": "/src/wheels",
+                },
+            )
         except docker.errors.BuildError as error:
             log = "".join(str(line.get("stream", line)) for line in error.build_log)
             pytest.fail(f"docker build failed:\n{log[-4000:]}")
@@ -91,17 +103,28 @@ class Runner:
         self.workspace = root / "work" / "repo" / "repo"
         for folder in (self.home, self.commands, self.workflow, self.workspace):
             folder.mkdir(parents=True)
-        for folder in (root / "work", self.temp, self.home, self.commands, self.workflow,
-                       self.workspace, self.workspace.parent):  # fmt: skip
+        for folder in (
+            root / "work",
+            self.temp,
+            self.home,
+            self.commands,
+            self.workflow,
+            self.workspace,
+            self.workspace.parent,
+        ):
             os.chown(folder, RUNNER_UID, RUNNER_UID)
         self.step = 0
 
     def files(self) -> dict[str, Path]:
         """Fresh file-command files for one step, as the runner creates them."""
         self.step += 1
-        names = {"GITHUB_ENV": "set_env", "GITHUB_OUTPUT": "set_output",
-                 "GITHUB_STATE": "save_state", "GITHUB_STEP_SUMMARY": "step_summary",
-                 "GITHUB_PATH": "add_path"}  # fmt: skip
+        names = {
+            "GITHUB_ENV": "set_env",
+            "GITHUB_OUTPUT": "set_output",
+            "GITHUB_STATE": "save_state",
+            "GITHUB_STEP_SUMMARY": "step_summary",
+            "GITHUB_PATH": "add_path",
+        }
         files = {}
         for variable, prefix in names.items():
             path = self.commands / f"{prefix}_{self.step}"
@@ -155,8 +178,7 @@ class Runner:
 
 
 def _values(path: Path) -> dict[str, str]:
-    lines = path.read_text().splitlines()
-    return dict(line.split("=", 1) for line in lines if "=" in line and "<<" not in line)
+    return entrypoint.env_values(path.read_text())
 
 
 def test_image_runs_like_the_cli(image: Built) -> None:
@@ -174,8 +196,11 @@ def test_action_env_login_cleanup_and_post(
         push_image(registry, "octo/app", name, created=old + timedelta(days=day))
     push_image(registry, "octo/app", "main", created=datetime.now(UTC))
     runner = Runner(tmp_path / "runner")
-    login = {"registry": registry.host, "username": registry.username,
-             "password": registry.password}  # fmt: skip
+    login = {
+        "registry": registry.host,
+        "username": registry.username,
+        "password": registry.password,
+    }
 
     # Step 1: command env -> per-job config on the host, logged in, exported to later steps.
     code, log, files = runner.run(image.client, {"command": "env", "login": "true", **login})
@@ -196,14 +221,19 @@ def test_action_env_login_cleanup_and_post(
     # Step 2: command cleanup, with DOCKER_CONFIG as the runner translates it for a container.
     code, log, files = runner.run(
         image.client,
-        {"command": "cleanup", "repo": f"{registry.host}/octo/app", "keep-latest": "1",
-         "newer-than": "0s", "report": "ci-env-report.json", "github-token": ""},  # fmt: skip
+        {
+            "command": "cleanup",
+            "repo": f"{registry.host}/octo/app",
+            "keep-latest": "1",
+            "newer-than": "0s",
+            "report": "ci-env-report.json",
+            "github-token": "",
+        },
         env={"DOCKER_CONFIG": state},
     )
     assert code == 0, log
     outputs = _values(files["GITHUB_OUTPUT"])
-    assert outputs == {"deleted": "3", "kept": "1", "failed": "0",
-                       "report": "ci-env-report.json"}  # fmt: skip
+    assert outputs == {"deleted": "3", "kept": "1", "failed": "0", "report": "ci-env-report.json"}
     report = json.loads((runner.workspace / "ci-env-report.json").read_text())
     assert report["totals"]["deleted"] == 3
     summary = files["GITHUB_STEP_SUMMARY"].read_text()
@@ -212,9 +242,11 @@ def test_action_env_login_cleanup_and_post(
 
     # Post step: the per-job config is removed at job end.
     code, log, _ = runner.run(
-        image.client, {"command": "env"}, env={"STATE_CIENV_DOCKER_CONFIG": state},
+        image.client,
+        {"command": "env"},
+        env={"STATE_CIENV_DOCKER_CONFIG": state},
         entrypoint="/app/post_entrypoint.py",
-    )  # fmt: skip
+    )
     assert code == 0, log
     assert not host_config.exists()
 

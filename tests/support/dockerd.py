@@ -115,18 +115,27 @@ def _rootfs_tarball() -> Path:
     try:
         rootfs = work / "rootfs"
         subprocess.run(
-            ["debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", SUITE,
-             str(rootfs), MIRROR],
-            check=True, stdout=subprocess.DEVNULL, timeout=900,
-        )  # fmt: skip
+            [
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={BASE_PACKAGES}",
+                SUITE,
+                str(rootfs),
+                MIRROR,
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            timeout=900,
+        )
         # Package lists and caches only make the base bigger.
         for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
             shutil.rmtree(rootfs / junk, ignore_errors=True)
         partial = work / "rootfs.tar"
         subprocess.run(
             ["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(partial), "."],
-            check=True, timeout=600,
-        )  # fmt: skip
+            check=True,
+            timeout=600,
+        )
         partial.rename(tarball)  # atomic: a crashed run never leaves half a tarball cached
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -136,8 +145,9 @@ def _rootfs_tarball() -> Path:
 def debian_base(client: docker.DockerClient) -> str:
     """Tag of a local Debian bookworm + python3 image (imported, never pulled)."""
     with open(_rootfs_tarball(), "rb") as data:
-        client.api.import_image_from_data(data.read(), repository=BASE_TAG.split(":")[0],
-                                          tag=BASE_TAG.split(":")[1])  # fmt: skip
+        client.api.import_image_from_data(
+            data.read(), repository=BASE_TAG.split(":")[0], tag=BASE_TAG.split(":")[1]
+        )
     return BASE_TAG
 
 

@@ -57,10 +57,11 @@ def run(
     command = [
         binary,
         "--force-shell-executor",
-        "--variables-file", f"../{variables_file.name}",  # it accepts relative paths only
+        "--variables-file",
+        f"../{variables_file.name}",  # it accepts relative paths only
         "--no-color",
         *jobs,
-    ]  # fmt: skip
+    ]
     return subprocess.run(
         command, cwd=project, capture_output=True, text=True, timeout=timeout, check=False
     )
