@@ -32,7 +32,7 @@ def table() -> str:
     ]
     for kind, backend in _backends():
         info = backend.description
-        options = ", ".join(f"`--repo-{option.name}`" for option in backend.options)
+        options = ", ".join(f"`--repo-{option.name}`" for option in backend.native_options)
         creds = info.cleanup_credentials + (f" (options: {options})" if options else "")
         rows.append(
             "| "

@@ -57,8 +57,8 @@ class Job:
     backend: Backend
 
 
-def _chunks(job: Job) -> list[list[Operation]]:
-    ops = job.plan.operations()
+def _chunks(job: Job, wave: int) -> list[list[Operation]]:
+    ops = job.plan.waves()[wave]
     size = BATCH if _batched(job.backend) else 1
     return [ops[start : start + size] for start in range(0, len(ops), size)]
 
@@ -136,18 +136,22 @@ class Applier:
                 return
 
     def run(self, jobs: Sequence[Job]) -> list[Outcome]:
-        """Apply every job's operations; AuthError propagates after the pool stops."""
+        """Apply every job's operations, wave by wave (see `RepoPlan.waves`); AuthError
+        propagates after the pool stops."""
         with ThreadPoolExecutor(self.parallel, thread_name_prefix="cleanup") as pool:
-            futures: list[Future[None]] = [
-                pool.submit(self._run, job, chunk) for job in jobs for chunk in _chunks(job)
-            ]
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            failed = [f for f in done if f.exception() is not None]
-            if failed:
-                self._stop.set()
-                for future in futures:
-                    future.cancel()
-                error = failed[0].exception()
-                assert error is not None
-                raise error
+            for wave in (0, 1):
+                futures: list[Future[None]] = [
+                    pool.submit(self._run, job, chunk)
+                    for job in jobs
+                    for chunk in _chunks(job, wave)
+                ]
+                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                failed = [f for f in done if f.exception() is not None]
+                if failed:
+                    self._stop.set()
+                    for future in futures:
+                        future.cancel()
+                    error = failed[0].exception()
+                    assert error is not None
+                    raise error
         return self.results

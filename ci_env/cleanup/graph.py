@@ -7,6 +7,9 @@ and cosign `.sig/.att/.sbom` tags). With that set of *needed* digests:
 - a tag planned for deletion whose digest is needed is only untagged, never deleted by digest;
 - an untagged image that is needed is never deleted (children of kept indexes);
 - referrers whose subject is deleted are deleted with it (unless orphans are kept);
+- the children of a deleted index (nested ones too) are deleted after it unless something kept
+  needs them: they are parts of that image, not images of their own, so `untagged: keep` does
+  not keep them (that is how GHCR and ECR fill up with orphaned platform manifests);
 - a needed manifest that cannot be read fails the repository closed, naming the kept tag.
 
 The graph does no I/O: the caller loops `wants()` -> read -> `learn(...)` until nothing is
@@ -102,11 +105,17 @@ class DigestGraph:
 
     # ---- the closure ----------------------------------------------------------------------
 
+    def _parts(self) -> set[str]:
+        """Digests some known index lists as its child: parts of an image, not images."""
+        return {child for manifest in self.manifests.values() for child in manifest.children}
+
     def _roots(self) -> list[tuple[str, str]]:
         roots = []
+        parts = self._parts()
         for item in self.items_in:
             follower = self.subject_of(item) is not None
-            if item.action is Action.KEEP and (not follower or self.keep_orphans):
+            part = item.tag is None and item.digest in parts
+            if item.action is Action.KEEP and not part and (not follower or self.keep_orphans):
                 roots.append((item.digest, item.tag or item.digest))
         return roots
 
@@ -141,26 +150,36 @@ class DigestGraph:
 
     def wants(self) -> Wants:
         state = self._closure()
-        wants_r = set(state.wants_r)
-        if self.use_api:
+        wants_m, wants_r = set(state.wants_m), set(state.wants_r)
+        deleted, _ = self._cascade(state.needed)
+        for digest in deleted:
             # Referrers of what is deleted follow it (or are kept as orphans on request).
-            for digest in self._cascade(state.needed)[0]:
-                if digest not in self.referrers:
-                    wants_r.add(digest)
-        return Wants(frozenset(state.wants_m), frozenset(wants_r))
+            if self.use_api and digest not in self.referrers:
+                wants_r.add(digest)
+            # A deleted index is read to find its children (unreadable: they stay).
+            known = digest in self.manifests or digest in self.unreadable
+            if not known and self._may_have_children(digest):
+                wants_m.add(digest)
+        return Wants(frozenset(wants_m), frozenset(wants_r))
 
     def _cascade(self, needed: Mapping[str, str]) -> tuple[set[str], dict[str, str]]:
-        """Deleted digests plus API referrers of deleted subjects: (all, referrer -> subject)."""
+        """Deleted digests plus what goes with them: API referrers of deleted subjects and
+        children of deleted indexes nothing kept needs. Returns (all, extra -> reason)."""
         deleted = self._deleted(needed)
         extra: dict[str, str] = {}
         stack = list(deleted)
-        while stack and not self.keep_orphans:
-            subject = stack.pop()
-            for ref in self.referrers.get(subject, ()):
-                if ref not in needed and ref not in deleted:
-                    deleted.add(ref)
-                    extra[ref] = subject
-                    stack.append(ref)
+        while stack:
+            parent = stack.pop()
+            followers = [] if self.keep_orphans else self.referrers.get(parent, ())
+            manifest = self.manifests.get(parent)
+            children = manifest.children if manifest is not None else ()
+            for digest, why in [(r, "referrer of") for r in followers] + [
+                (c, "part of") for c in children
+            ]:
+                if digest not in needed and digest not in deleted:
+                    deleted.add(digest)
+                    extra[digest] = f"deleted: {why} deleted {short(parent)}"
+                    stack.append(digest)
         return deleted, extra
 
     # ---- the result -----------------------------------------------------------------------
@@ -175,19 +194,23 @@ class DigestGraph:
                 raise ClosedError(f"cannot read the manifest of kept tag {root}{what}: {error}")
         needed = state.needed
         _, extra = self._cascade(needed)
-        out = [self._settle(item, needed) for item in self.items_in]
+        out = [self._settle(item, needed, extra) for item in self.items_in]
         present = {item.digest for item in out}
         out.extend(
-            PlanItem(ref, None, Action.DELETE, f"deleted: referrer of deleted {short(subject)}")
-            for ref, subject in extra.items()
-            if ref not in present
+            PlanItem(digest, None, Action.DELETE, reason)
+            for digest, reason in extra.items()
+            if digest not in present
         )
         return out
 
-    def _settle(self, item: PlanItem, needed: Mapping[str, str]) -> PlanItem:
+    def _settle(
+        self, item: PlanItem, needed: Mapping[str, str], extra: Mapping[str, str]
+    ) -> PlanItem:
         subject = self.subject_of(item)
         if subject is not None:
             return self._settle_follower(item, subject, needed)
+        if item.tag is None and item.digest in extra and item.digest not in needed:
+            return item.but(Action.DELETE, extra[item.digest])
         if item.action is Action.KEEP:
             return item
         root = needed.get(item.digest)

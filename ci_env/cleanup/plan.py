@@ -53,16 +53,24 @@ class RepoPlan:
 
     def operations(self) -> list[Operation]:
         """UNTAG per untag item, then one DELETE per digest of delete items."""
+        return [op for wave in self.waves() for op in wave]
+
+    def waves(self) -> list[list[Operation]]:
+        """Operations in the order they must run: untags and deletes of tagged images first,
+        then digests that only go with them (index children, referrers, untagged images).
+        A child must outlive its index: ECR refuses to delete a child an index still lists,
+        and an index whose children went first is broken if the run stops in between."""
         if self.error:
-            return []
-        ops = [
+            return [[], []]
+        first = [
             Operation(OpKind.UNTAG, item.digest, item.tag)
             for item in self.items
             if item.action is Action.UNTAG
         ]
+        tagged = {i.digest for i in self.items if i.action is Action.DELETE and i.tag is not None}
         digests = dict.fromkeys(i.digest for i in self.items if i.action is Action.DELETE)
-        ops.extend(Operation(OpKind.DELETE, digest) for digest in digests)
-        return ops
+        first.extend(Operation(OpKind.DELETE, d) for d in digests if d in tagged)
+        return [first, [Operation(OpKind.DELETE, d) for d in digests if d not in tagged]]
 
     def tags_of(self, digest: str) -> list[str]:
         """Planned tags on `digest` (re-checked before a saved plan deletes it)."""

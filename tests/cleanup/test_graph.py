@@ -65,6 +65,28 @@ def test_index_to_delete_sharing_child_with_kept_index(fake: FakeBackend) -> Non
     assert items[common].action is Action.KEEP
 
 
+def test_children_of_deleted_index_go_unless_needed(fake: FakeBackend) -> None:
+    common, own = (
+        fake.add("app", digest("common"), time=OLD),
+        fake.add("app", digest("own"), time=OLD),
+    )
+    deep = fake.add("app", digest("deep"), time=OLD)
+    inner = fake.add("app", digest("inner"), children=[deep], time=OLD)
+    fake.add("app", digest("kept-idx"), ["v1"], children=[common], time=OLD)
+    fake.add("app", digest("pr-idx"), ["pr-1"], children=[common, own, inner], time=OLD)
+    stray = fake.add("app", digest("stray"), time=OLD)
+    result = plan(fake, RULES.replace(untagged=Untagged.KEEP))
+    items = by(result)
+    assert items[common].action is Action.KEEP
+    for part in (own, inner, deep):
+        assert items[part].action is Action.DELETE, part
+        assert items[part].reason.startswith("deleted: part of deleted")
+    assert items[stray].action is Action.KEEP  # an untagged image of its own: untagged: keep
+    first, second = result.waves()
+    assert [op.digest for op in first] == [digest("pr-idx")]
+    assert {op.digest for op in second} == {own, inner, deep}
+
+
 def test_referrers_follow_their_subject(fake: FakeBackend) -> None:
     kept = fake.add("app", digest("kept"), ["v1"], time=OLD)
     dead = fake.add("app", digest("dead"), ["pr-1"], time=OLD)

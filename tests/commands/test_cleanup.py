@@ -93,6 +93,36 @@ def test_children_of_kept_indexes_survive(registry: LocalRegistry, tmp_path: Pat
     assert raw is not None and len(raw["manifests"]) == 2
 
 
+def push_untagged(reg: LocalRegistry, seed: str, arch: str) -> str:
+    """A platform manifest pushed by digest only, as buildx pushes index children."""
+    manifest, blobs = images.build_image(seed, OLD, "oci", arch)
+    session = reg.session()
+    for blob_digest, data in blobs.items():
+        images.push_blob(session, REPO, blob_digest, data)
+    digest = images.sha256(manifest)
+    return images.push_manifest(session, REPO, digest, manifest, images.OCI_MANIFEST)
+
+
+@pytest.mark.slow
+def test_children_of_a_deleted_index_go_after_it(registry: LocalRegistry, tmp_path: Path) -> None:
+    shared = push_untagged(registry, "shared", "amd64")
+    own, nested_child = (
+        push_untagged(registry, "own", "arm64"),
+        push_untagged(registry, "n", "s390x"),
+    )
+    nested = images.push_index(registry, REPO, None, [nested_child])
+    kept = images.push_index(registry, REPO, "v1", [shared])
+    gone = images.push_index(registry, REPO, "pr-1", [shared, own, nested])
+    env = cli_env(tmp_path, registry)
+    done = cleanup(env, registry.host, "--delete-tag", "pr-.*", "--verbose")
+    assert done.returncode == 0, done.stderr
+    assert images.list_tags(registry, REPO) == ["v1"]
+    for digest in (kept, shared):
+        assert exists(registry, f"{REPO}@{digest}"), digest
+    for digest in (gone, own, nested, nested_child):
+        assert not exists(registry, f"{REPO}@{digest}"), digest
+
+
 @pytest.mark.slow
 def test_referrers_go_with_their_subject(registry: LocalRegistry, tmp_path: Path) -> None:
     kept, dead = push(registry, "v1"), push(registry, "pr-1")

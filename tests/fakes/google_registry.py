@@ -40,7 +40,9 @@ class GoogleRegistry(FakeApi):
 
     def __post_init__(self) -> None:
         self.route("GET", r"/v2/(?P<repo>.+)/tags/list", self._list)
-        self.route("DELETE", r"/v2/(?P<repo>.+)/manifests/(?P<ref>sha256(:|%3A)[0-9a-f]+)", self._delete)
+        self.route(
+            "DELETE", r"/v2/(?P<repo>.+)/manifests/(?P<ref>sha256(:|%3A)[0-9a-f]+)", self._delete
+        )
         self.route("DELETE", r"/v2/(?P<repo>.+)/manifests/(?P<ref>[^/:%]+)", self._untag)
 
     def _root(self, repo: str) -> Path:
@@ -67,7 +69,11 @@ class GoogleRegistry(FakeApi):
     def _authed(self, call: Call) -> Answer | None:
         if call.headers.get("Authorization"):
             return None
-        return 401, {"WWW-Authenticate": 'Basic realm="fake-google"'}, _error(401, "UNAUTHORIZED", "")[2]
+        return (
+            401,
+            {"WWW-Authenticate": 'Basic realm="fake-google"'},
+            _error(401, "UNAUTHORIZED", "")[2],
+        )
 
     def _list(self, call: Call) -> Answer:
         assert call.match is not None and self.registry is not None

@@ -15,7 +15,7 @@ from ci_env import secrets
 from ci_env.errors import AuthError, RegistryError
 from ci_env.registries import backend_class
 from ci_env.registries.acr import AcrBackend
-from ci_env.registries.base import BackendOptions, first_pattern_match
+from ci_env.registries.base import BackendOptions, Image, first_pattern_match
 from tests.fakes.acr_api import HOST, LOGIN_URL, FakeAcr
 
 
@@ -45,6 +45,7 @@ def _aad(fake: FakeAcr, request: object) -> tuple[int, dict[str, str], str]:
     return _render(fake.aad(call))
 
 
+OLD = "2023-03-04T05:06:07Z"
 SP = {
     "azure-client-id": "sp-app",
     "azure-client-secret": "sp-secret",
@@ -137,3 +138,28 @@ def test_admin_user_from_the_docker_config(acr: FakeAcr, tmp_path: Path) -> None
     digest = acr.tags["team/app"]["v4"][0]
     made.untag("team/app", "v4", digest)
     assert "v4" not in acr.tags["team/app"]
+
+
+def test_manifest_and_config_blob_time_are_read_through_the_registry_api(acr: FakeAcr) -> None:
+    made = backend(SP)
+    digest = acr.add("team/app", "built", "built-seed", "2024-06-01T00:00:00Z", created=OLD)
+    manifest = made.manifest("team/app", digest)
+    assert manifest.digest == digest and not manifest.is_index
+    assert manifest.config_digest in acr.blobs
+    # An image without a listing time (e.g. from a saved plan) gets the config's `created`.
+    assert made.image_time("team/app", Image(digest)) == datetime(2023, 3, 4, 5, 6, 7, tzinfo=UTC)
+    # The registry side got its own pull-scoped token, like every data-plane call.
+    assert any(scope == "repository:team/app:pull" for _, scope in acr.issued.values())
+
+
+def test_authority_host_option_like_the_azure_sdks() -> None:
+    from ci_env.registries.acr import _authority
+
+    def authority(value: str) -> str:
+        return _authority(BackendOptions(native={"azure-authority-host": value}))
+
+    assert authority("login.chinacloudapi.cn") == "https://login.chinacloudapi.cn"
+    assert authority("http://127.0.0.1:9/") == "http://127.0.0.1:9"
+    assert _authority(BackendOptions()) == "https://login.microsoftonline.com"
+    fallbacks = {option.name: option.fallbacks for option in AcrBackend.native_options}
+    assert fallbacks["azure-authority-host"] == ("AZURE_AUTHORITY_HOST",)

@@ -62,6 +62,7 @@ class Case:
     extra: list[str] = field(default_factory=list)  # more cleanup options
     expected_extra: dict[str | None, str] = field(default_factory=dict)
     fronts: list[Front] = field(default_factory=list)
+    check: Callable[[], None] = lambda: None  # the kind's own API did the work
 
 
 def seed(reg: LocalRegistry, repo: str) -> dict[str, str]:
@@ -117,7 +118,13 @@ def _dockerhub(reg: LocalRegistry, tmp: Path) -> Case:
         "CIENV_REPO_DOCKER_HUB_PASSWORD": "hub-password",
     }
     state = lambda: {t: d for t, (d, _) in hub.repos["acme/app"].items()}  # noqa: E731
-    return Case(f"{reg.host}/acme/app", env, state, detect=("docker.io/acme/app",), fronts=[front])
+    case = Case(f"{reg.host}/acme/app", env, state, detect=("docker.io/acme/app",), fronts=[front])
+    case.check = lambda: _equal(hub.calls("DELETE", "/tags/"), 4)
+    return case
+
+
+def _equal(found: object, expected: object) -> None:
+    assert found == expected
 
 
 def _quay(reg: LocalRegistry, tmp: Path) -> Case:
@@ -127,7 +134,11 @@ def _quay(reg: LocalRegistry, tmp: Path) -> Case:
     front = Front(quay).start()
     env = {"CIENV_REPO_API_URL": front.url, "CIENV_REPO_QUAY_TOKEN": "quay-rw"}
     state = lambda: {t: d for t, (d, _) in quay.repos["acme/app"].items()}  # noqa: E731
-    return Case(f"{reg.host}/acme/app", env, state, detect=("quay.io/acme/app",), fronts=[front])
+    case = Case(f"{reg.host}/acme/app", env, state, detect=("quay.io/acme/app",), fronts=[front])
+    case.check = lambda: _equal(
+        sorted(t for _, t, _ in quay.history), ["pr-1", "pr-2", "pr-3", "pr-4"]
+    )
+    return case
 
 
 def _harbor(reg: LocalRegistry, tmp: Path) -> Case:
@@ -151,7 +162,12 @@ def _harbor(reg: LocalRegistry, tmp: Path) -> Case:
         return digest not in harbor.repos["proj/team/app"]
 
     ref = f"{reg.host}/proj/team/app"
-    return Case(ref, env, state, gone, detect=("harbor.example.com/proj/app",), fronts=[front])
+    case = Case(ref, env, state, gone, detect=("harbor.example.com/proj/app",), fronts=[front])
+    # One tag delete (pr-1) and one artifact delete each for Y and Z.
+    case.check = lambda: _equal(
+        (harbor.calls("DELETE", "/tags/"), harbor.calls("DELETE", "/artifacts/sha256")), (1, 3)
+    )
+    return case
 
 
 def _acr(reg: LocalRegistry, tmp: Path) -> Case:
@@ -178,7 +194,19 @@ def _acr(reg: LocalRegistry, tmp: Path) -> Case:
     state = lambda: {t: d for t, (d, _, _) in acr.tags[repo].items()}  # noqa: E731
     gone = lambda digest: digest not in acr.manifests[repo]  # noqa: E731
     ref = f"{front.host}/{repo}"
-    return Case(ref, env, state, gone, detect=("myreg.azurecr.io/team/app",), fronts=[front])
+    case = Case(ref, env, state, gone, detect=("myreg.azurecr.io/team/app",), fronts=[front])
+    # The service principal went through AZURE_AUTHORITY_HOST (once per run); pr-1 was
+    # untagged through the tag API, Y and Z deleted by digest — each request once after the
+    # 401 challenge that scopes its token.
+    case.check = lambda: _equal(
+        (
+            acr.calls("POST", "/tenant-1/oauth2/v2.0/token"),
+            acr.calls("DELETE", "/_tags/"),
+            acr.calls("DELETE", "/manifests/sha256"),
+        ),
+        (2, 2, 4),
+    )
+    return case
 
 
 def _selectel(reg: LocalRegistry, tmp: Path) -> Case:
@@ -202,7 +230,7 @@ def _selectel(reg: LocalRegistry, tmp: Path) -> Case:
         # The backend paces to 2 requests/s by default; the loopback fake has no limit.
         "CIENV_MAX_REQUESTS_PER_SECOND": "100",
     }
-    return Case(
+    case = Case(
         f"{reg.host}/acme/app",
         env,
         lambda: real_state(reg, "acme/app"),
@@ -210,6 +238,8 @@ def _selectel(reg: LocalRegistry, tmp: Path) -> Case:
         detect=("cr.selcloud.ru/acme/app",),
         fronts=[front],
     )
+    case.check = lambda: _equal((selectel.images, selectel.calls("DELETE")), (set(), 2))
+    return case
 
 
 def _artifactory(reg: LocalRegistry, tmp: Path) -> Case:
@@ -219,7 +249,7 @@ def _artifactory(reg: LocalRegistry, tmp: Path) -> Case:
     fake.on_delete = lambda path: drop_tag_on_disk(reg, repo, path.rsplit("/", 1)[1])
     front = Front(fake, registry=reg).start()
     env = {"CIENV_DOCKER_CONFIG": docker_config(tmp, front.host, reg)}
-    return Case(
+    case = Case(
         f"{front.host}/{repo}",
         env,
         lambda: real_state(reg, repo),
@@ -227,6 +257,8 @@ def _artifactory(reg: LocalRegistry, tmp: Path) -> Case:
         detect=("acme.jfrog.io/docker-local/app",),
         fronts=[front],
     )
+    case.check = lambda: _equal(fake.deleted, [f"{repo}/pr-1"])
+    return case
 
 
 def _google(detect_ref: str) -> Callable[[LocalRegistry, Path], Case]:
@@ -250,6 +282,11 @@ def _google(detect_ref: str) -> Callable[[LocalRegistry, Path], Case]:
             fronts=[front],
         )
         case.env["_UNTAGGED"] = untagged
+        # pr-1 untagged by tag; Y and Z refused as dangling, their tags removed, then deleted.
+        case.check = lambda: _equal(
+            (sorted(google.tag_deletes), google.dangling_refusals),
+            (["pr-1", "pr-2", "pr-3", "pr-4"], 2),
+        )
         return case
 
     return build
@@ -308,9 +345,7 @@ def cli(tmp: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProce
 def report_actions(path: Path) -> dict[str | None, str]:
     report = json.loads(path.read_text())
     return {
-        item["tag"]: item["action"]
-        for repo in report["repositories"]
-        for item in repo["items"]
+        item["tag"]: item["action"] for repo in report["repositories"] for item in repo["items"]
     }
 
 
@@ -329,7 +364,9 @@ def case(request: pytest.FixtureRequest, registry: LocalRegistry, tmp_path: Path
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("case", list(BUILDERS), indirect=True)
-def test_detect_dry_run_and_cleanup(case: Case, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+def test_detect_dry_run_and_cleanup(
+    case: Case, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     kind = request.node.callspec.params["case"]
     env = dict(case.env)
     override = ["--repo-container-registry", kind] if kind == "nexus" else []
@@ -353,6 +390,7 @@ def test_detect_dry_run_and_cleanup(case: Case, request: pytest.FixtureRequest, 
     assert done.returncode == 0, done.stdout + done.stderr
     assert report_actions(tmp_path / "run.json") == expected
     assert case.state() == {"v1": before["v1"], "main": before["main"]}
+    case.check()
     gone = case.gone or (lambda digest: digest not in case.state().values())
     assert gone(before["pr-2"]) and gone(before["pr-3"])
     assert not gone(before["v1"]) and not gone(before["main"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -24,6 +25,18 @@ def test_action_matches_github_actions_schema() -> None:
     command = ["check-jsonschema", "--builtin-schema", "vendor.github-actions", str(ACTION)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_docs_workflow_examples_match_github_workflows_schema(tmp_path: Path) -> None:
+    docs = (ROOT / "docs" / "ci-usage.md").read_text()
+    blocks = re.findall(r"```yaml\n(# \.github/workflows/.*?)```", docs, re.S)
+    assert blocks, "docs/ci-usage.md has no ```yaml block starting with '# .github/workflows/'"
+    for number, block in enumerate(blocks):
+        example = tmp_path / f"workflow-{number}.yml"
+        example.write_text(block)
+        command = ["check-jsonschema", "--builtin-schema", "vendor.github-workflows", str(example)]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_every_input_reaches_the_cli() -> None:

@@ -52,7 +52,9 @@ registry-cleanup:
 
 
 def check_jsonschema(schema: str, path: Path) -> subprocess.CompletedProcess[str]:
-    command = ["check-jsonschema", "--builtin-schema", schema, str(path)]
+    # The gitlab-ci transform teaches its YAML loader GitLab's `!reference` tag.
+    command = ["check-jsonschema", "--builtin-schema", schema, "--data-transform", "gitlab-ci"]
+    command.append(str(path))
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
