@@ -16,7 +16,7 @@ APT_TOOLS := docker-registry:docker-registry skopeo:skopeo apache2-utils:htpassw
              docker.io:dockerd debootstrap:debootstrap
 DEMO_APT_TOOLS := docker-registry:docker-registry skopeo:skopeo apache2-utils:htpasswd
 
-.PHONY: demo test lint typecheck pytest deps system-deps venv clean
+.PHONY: demo test lint typecheck pytest deps system-deps tools venv clean
 
 define apt_install
 	missing=""; \
@@ -47,7 +47,13 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-deps: system-deps venv
+# gitlab-ci-local (npm) runs the GitLab template in the tests; installing it compiles re2
+# (~6 min on 2 cores) the first time only. If it cannot be installed those tests say why.
+tools: venv
+	@$(PY) -c 'from tests.support.gitlab_ci_local import ensure; print("gitlab-ci-local:", ensure())' \
+	  || echo "gitlab-ci-local unavailable; its tests will be skipped with the reason"
+
+deps: system-deps venv tools
 
 demo:
 	@$(call apt_install,$(DEMO_APT_TOOLS))

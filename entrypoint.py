@@ -198,13 +198,12 @@ def env_values(text: str) -> dict[str, str]:
     return values
 
 
-def run_env(args: list[str], env: dict[str, str], stdin: str | None) -> int:
+def run_env(args: list[str], env: dict[str, str], stdin: str | None, in_container: bool) -> int:
     """`env` writes to a private $GITHUB_ENV first, so its paths can be made host paths."""
     real = env.get("GITHUB_ENV")
     with tempfile.NamedTemporaryFile("r", suffix=".env", encoding="utf-8") as private:
         code = run_cli(args, {**env, "GITHUB_ENV": private.name}, stdin)
         written = private.read()
-    in_container = args_tmp_dir(args) == CONTAINER_HOME
     exported = host_path(written, env.get("RUNNER_TEMP", "")) if in_container else written
     append(real, exported.splitlines())
     container_dir = env_values(written).get("DOCKER_CONFIG")
@@ -215,12 +214,8 @@ def run_env(args: list[str], env: dict[str, str], stdin: str | None) -> int:
     return code
 
 
-def args_tmp_dir(args: list[str]) -> str | None:
-    return args[args.index("--tmp-dir") + 1] if "--tmp-dir" in args else None
-
-
 def report_counts(report: Mapping[str, object]) -> dict[str, int]:
-    """Outputs from the JSON report's totals (docs/cleanup.md). `deleted` counts untagged tags
+    """Outputs from the JSON report's totals (README: Reports). `deleted` counts untagged tags
     too, and in a dry run what would be deleted (a run has only one of the two sets)."""
     totals = report.get("totals")
     count = totals if isinstance(totals, dict) else {}
@@ -242,7 +237,8 @@ def run_cleanup(args: list[str], env: dict[str, str], stdin: str | None) -> int:
     code = run_cli(args, env, stdin)
     try:
         with open(report, encoding="utf-8") as file:
-            counts = report_counts(json.load(file))
+            data = json.load(file)
+        counts = report_counts(data if isinstance(data, dict) else {})
     except (OSError, ValueError):
         return code  # the CLI already said why there is no report
     lines = [f"{key}={value}" for key, value in counts.items()] + [f"report={report}"]
@@ -257,7 +253,7 @@ def action(env: dict[str, str]) -> int:
     cenv = child_env(env)
     command = args[1] if args[0] == "--verbose" else args[0]
     if command == "env":
-        return run_env(args, cenv, stdin)
+        return run_env(args, cenv, stdin, in_container)
     if command == "cleanup":
         return run_cleanup(args, cenv, stdin)
     return run_cli(args, cenv, stdin)

@@ -1,13 +1,22 @@
 """Benchmark: `ci-env cleanup` against a shell loop of `skopeo delete` on identical seeds.
 
-Starts its own local `docker-registry` (htpasswd auth, delete enabled), seeds N tags in
-three identical repositories (half `keep-<i>`, half `pr-<i>`), then:
-  1. times `ci-env cleanup --delete-tag 'pr-.*'` on repository A;
-  2. times `for t in pr-...; do skopeo delete docker://.../B:$t; done` on repository B
+Starts its own local `docker-registry` (htpasswd auth, delete enabled) and measures two layouts
+of N tags (half `keep-<i>`, half `pr-<i>`, every tag its own image), each seeded three times:
+  - one repository holding all N tags;
+  - the same N tags spread over R repositories (`--repos`, default 20), cleaned as `PREFIX/*`.
+For each layout:
+  1. times `ci-env cleanup --delete-tag 'pr-.*'` on copy A;
+  2. times `for t in pr-...; do skopeo delete docker://HOST/REPO:$t; done` on copy B
      (the common hand-written alternative: resolve each tag, delete by digest);
-  3. runs ci-env once more on repository C through a counting proxy, for requests per
-     deleted tag.
-Prints both times, the ratio and the request count. Usage: python bench/cleanup_bench.py [-n N]
+  3. runs ci-env once more on copy C through a counting proxy, for requests per deleted tag.
+Prints both times, the ratio and the request count per layout.
+
+Why two layouts: distribution 2.8 looks up every tag of the repository on each manifest delete
+(`DeleteManifest` untags whatever pointed at the digest), so with thousands of tags in one
+repository the registry's own work per delete (~60 ms at 2000 tags on 2 cores, ~5 ms at 20)
+bounds any client; spread over repositories the client's cost shows.
+
+Usage: python bench/cleanup_bench.py [-n N] [--repos R] [--parallel P] [--auth token|htpasswd]
 """
 
 from __future__ import annotations
@@ -32,10 +41,15 @@ from tests.support.registry import LocalRegistry  # noqa: E402
 CREATED = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
 
-def seed(reg: LocalRegistry, repo: str, count: int) -> list[str]:
-    names = [f"keep-{i}" if i % 2 else f"pr-{i}" for i in range(count)]
-    images.seed_bulk(reg, repo, [(name, CREATED) for name in names], workers=16)
-    return [name for name in names if name.startswith("pr-")]
+def seed(reg: LocalRegistry, repos: list[str], count: int) -> dict[str, list[str]]:
+    """Seed `count` tags spread over `repos`; returns {repo: tags to delete}."""
+    doomed: dict[str, list[str]] = {}
+    for index, repo in enumerate(repos):
+        share = range(index, count, len(repos))
+        names = [f"keep-{i}" if i % 2 else f"pr-{i}" for i in share]
+        images.seed_bulk(reg, repo, [(name, CREATED) for name in names], workers=16)
+        doomed[repo] = [name for name in names if name.startswith("pr-")]
+    return doomed
 
 
 def docker_config(directory: Path, reg: LocalRegistry, host: str) -> Path:
@@ -49,20 +63,8 @@ def docker_config(directory: Path, reg: LocalRegistry, host: str) -> Path:
 
 def run_cienv(host: str, repo: str, config: Path, parallel: int) -> float:
     env = dict(os.environ, DOCKER_CONFIG=str(config), PYTHONPATH=str(ROOT))
-    cmd = [
-        sys.executable,
-        "-m",
-        "ci_env",
-        "cleanup",
-        "--repo",
-        f"{host}/{repo}",
-        "--delete-tag",
-        "pr-.*",
-        "--keep-newer-than",
-        "0s",
-        "--parallel",
-        str(parallel),
-    ]
+    cmd = [sys.executable, "-m", "ci_env", "cleanup", "--repo", f"{host}/{repo}"]
+    cmd += ["--delete-tag", "pr-.*", "--keep-newer-than", "0s", "--parallel", str(parallel)]
     start = time.perf_counter()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
@@ -73,48 +75,78 @@ def run_cienv(host: str, repo: str, config: Path, parallel: int) -> float:
     return elapsed
 
 
-def run_skopeo_loop(host: str, repo: str, config: Path, tags: list[str]) -> float:
+def run_skopeo_loop(host: str, config: Path, doomed: dict[str, list[str]]) -> float:
+    refs = [f"docker://{host}/{repo}:{tag}" for repo, tags in doomed.items() for tag in tags]
     script = (
-        'for t in "$@"; do skopeo delete --tls-verify=false --authfile "$AUTH" '
-        f'"docker://{host}/{repo}:$t" || exit 1; done'
+        'for r in "$@"; do skopeo delete --tls-verify=false --authfile "$AUTH" "$r" || exit 1; done'
     )
     env = dict(os.environ, AUTH=str(config / "config.json"))
     start = time.perf_counter()
-    subprocess.run(["sh", "-c", script, "sh", *tags], env=env, check=True)
+    subprocess.run(["sh", "-c", script, "sh", *refs], env=env, check=True)
     return time.perf_counter() - start
+
+
+def check_left(reg: LocalRegistry, doomed: dict[str, list[str]], total: int) -> None:
+    left = [tag for repo in doomed for tag in images.list_tags(reg, repo)]
+    deleted = sum(len(tags) for tags in doomed.values())
+    assert len(left) == total - deleted, len(left)
+    assert not any(tag.startswith("pr-") for tag in left)
+
+
+def layout(reg: LocalRegistry, tmp: Path, n: int, repos: int, parallel: int) -> dict[str, float]:
+    """Seed three copies, time ci-env on A and the skopeo loop on B, count requests on C."""
+    copies = {}
+    for copy in "abc":
+        names = [f"bench{repos}-{copy}/r{i:03}" for i in range(repos)]
+        copies[copy] = seed(reg, names, n)
+    target = "{}/*" if repos > 1 else "{}/r000"
+    config = docker_config(tmp / "direct", reg, reg.host)
+    cienv = run_cienv(reg.host, target.format(f"bench{repos}-a"), config, parallel)
+    skopeo = run_skopeo_loop(reg.host, config, copies["b"])
+    check_left(reg, copies["a"], n)
+    check_left(reg, copies["b"], n)
+    with FaultProxy(reg.url, lifetime=3600) as proxy:
+        counted = docker_config(tmp / "proxy", reg, proxy.host)
+        run_cienv(proxy.host, target.format(f"bench{repos}-c"), counted, parallel)
+        requests = proxy.count()
+    deleted = sum(len(tags) for tags in copies["a"].values())
+    return {"cienv": cienv, "skopeo": skopeo, "requests": requests, "deleted": deleted}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", type=int, default=2000, help="tags per repository (2000)")
+    parser.add_argument("-n", type=int, default=2000, help="tags per layout (2000)")
+    parser.add_argument("--repos", type=int, default=20, help="repositories, 2nd layout (20)")
     parser.add_argument("--parallel", type=int, default=8)
+    parser.add_argument(
+        "--auth",
+        choices=("token", "htpasswd"),
+        default="token",
+        help="registry auth: Bearer tokens as hosted registries use (default), or htpasswd "
+        "Basic, where the registry checks a bcrypt hash on every request",
+    )
     args = parser.parse_args()
-    reg = LocalRegistry("htpasswd", lifetime=3600).start()
+    reg = LocalRegistry(args.auth, lifetime=3600).start()
+    results = {}
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            config = docker_config(Path(tmp) / "direct", reg, reg.host)
-            print(f"seeding 3 x {args.n} tags ...", flush=True)
-            doomed = seed(reg, "bench/a", args.n)
-            seed(reg, "bench/b", args.n)
-            seed(reg, "bench/c", args.n)
-            cienv = run_cienv(reg.host, "bench/a", config, args.parallel)
-            skopeo = run_skopeo_loop(reg.host, "bench/b", config, doomed)
-            for repo in ("bench/a", "bench/b"):
-                left = images.list_tags(reg, repo)
-                assert len(left) == args.n - len(doomed), (repo, len(left))
-                assert not any(tag.startswith("pr-") for tag in left), repo
-            with FaultProxy(reg.url, lifetime=3600) as proxy:
-                counted = docker_config(Path(tmp) / "proxy", reg, proxy.host)
-                run_cienv(proxy.host, "bench/c", counted, args.parallel)
-                requests = proxy.count()
+        for repos in (1, args.repos):
+            print(f"seeding 3 x {args.n} tags in {repos} repositories ...", flush=True)
+            with tempfile.TemporaryDirectory() as tmp:
+                results[repos] = layout(reg, Path(tmp), args.n, repos, args.parallel)
     finally:
         reg.close()
-    deleted = len(doomed)
-    print(f"tags: {args.n}, deleted: {deleted}")
-    print(f"ci-env cleanup (--parallel {args.parallel}): {cienv:.2f}s")
-    print(f"skopeo delete loop (baseline):  {skopeo:.2f}s")
-    print(f"ratio: {skopeo / cienv:.1f}x faster than the skopeo loop")
-    print(f"HTTP requests: {requests} = {requests / deleted:.3f} per deleted tag")
+    print(
+        f"\nN={args.n} tags, half deleted; {args.auth} auth; ci-env --parallel {args.parallel};"
+        " one run each"
+    )
+    print("| layout | ci-env cleanup | skopeo delete loop | ratio | requests per deleted tag |")
+    print("|---|---|---|---|---|")
+    for repos, r in results.items():
+        print(
+            f"| {repos} repositor{'y' if repos == 1 else 'ies'} | {r['cienv']:.2f} s "
+            f"| {r['skopeo']:.2f} s | {r['skopeo'] / r['cienv']:.1f}x "
+            f"| {r['requests'] / r['deleted']:.3f} |"
+        )
 
 
 if __name__ == "__main__":

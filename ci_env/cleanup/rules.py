@@ -139,6 +139,14 @@ class _Reader:
             raise self.fail(node, key, "expected a single value")
         return str(node.value)
 
+    def text(self, node: yaml.Node, key: str) -> str:
+        """A scalar YAML reads as a string: `tags: 7` or `list: true` is a mistake, not "7"."""
+        value = self.scalar(node, key)
+        if node.tag != "tag:yaml.org,2002:str":
+            kind = node.tag.rsplit(":", 1)[-1]
+            raise self.fail(node, key, f"expected text, got the {kind} {value!r}", "quote it")
+        return value
+
     def count(self, node: yaml.Node, key: str) -> int:
         text = self.scalar(node, key)
         if not text.isdigit():
@@ -154,7 +162,7 @@ class _Reader:
 
     def patterns(self, node: yaml.Node, key: str) -> tuple[str, ...]:
         items = node.value if isinstance(node, yaml.SequenceNode) else [node]
-        patterns = tuple(self.scalar(item, key) for item in items)
+        patterns = tuple(self.text(item, key) for item in items)
         for item, pattern in zip(items, patterns, strict=True):
             try:
                 compile_pattern(pattern, key)
@@ -200,7 +208,7 @@ class _Reader:
         if "tags" in found:
             rules = rules.replace(keep_tags=self.patterns(found["tags"], "keep.tags"))
         if "list" in found:
-            rules = rules.replace(keep_list_file=self.scalar(found["list"], "keep.list"))
+            rules = rules.replace(keep_list_file=self.text(found["list"], "keep.list"))
         if "semver" in found:
             rules = rules.replace(keep_semver=self.count(found["semver"], "keep.semver"))
         if "git" in found:

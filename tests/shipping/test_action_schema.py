@@ -28,9 +28,9 @@ def test_action_matches_github_actions_schema() -> None:
 
 
 def test_docs_workflow_examples_match_github_workflows_schema(tmp_path: Path) -> None:
-    docs = (ROOT / "docs" / "ci-usage.md").read_text()
+    docs = (ROOT / "README.md").read_text()
     blocks = re.findall(r"```yaml\n(# \.github/workflows/.*?)```", docs, re.S)
-    assert blocks, "docs/ci-usage.md has no ```yaml block starting with '# .github/workflows/'"
+    assert blocks, "README.md has no ```yaml block starting with '# .github/workflows/'"
     for number, block in enumerate(blocks):
         example = tmp_path / f"workflow-{number}.yml"
         example.write_text(block)

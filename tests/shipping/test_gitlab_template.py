@@ -23,7 +23,7 @@ from tests.support.registry import LocalRegistry
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "gitlab-ci-template.yml"
-DOCS = ROOT / "docs" / "ci-usage.md"
+DOCS = ROOT / "README.md"
 
 PIPELINE = """\
 include:
@@ -65,7 +65,7 @@ def test_template_matches_gitlab_ci_schema() -> None:
 
 def test_docs_gitlab_example_matches_gitlab_ci_schema(tmp_path: Path) -> None:
     blocks = re.findall(r"```yaml\n# \.gitlab-ci\.yml\n(.*?)```", DOCS.read_text(), re.S)
-    assert blocks, "docs/ci-usage.md has no ```yaml block starting with '# .gitlab-ci.yml'"
+    assert blocks, "README.md has no ```yaml block starting with '# .gitlab-ci.yml'"
     for number, block in enumerate(blocks):
         example = tmp_path / f"example-{number}.yml"
         example.write_text(block)

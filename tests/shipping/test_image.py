@@ -182,10 +182,11 @@ def _values(path: Path) -> dict[str, str]:
 
 
 def test_image_runs_like_the_cli(image: Built) -> None:
-    output = image.client.containers.run(IMAGE, ["--version"], remove=True).decode()
-    assert output.startswith("ci-env ")
-    user = image.client.containers.run(IMAGE, ["-c", "id -u"], entrypoint="sh", remove=True)
-    assert user.decode().strip() == str(RUNNER_UID)
+    command = ["env", "generic", "--no-login", "--format", "json"]
+    output = image.client.containers.run(IMAGE, command, remove=True).decode()
+    assert json.loads(output)["DOCKER_CONFIG"].startswith("/tmp/")
+    user = image.client.images.get(IMAGE).attrs["Config"]["User"]
+    assert user == f"{RUNNER_UID}:{RUNNER_UID}"
 
 
 def test_action_env_login_cleanup_and_post(

@@ -99,13 +99,21 @@ class Dockerd:
                 self.process.kill()
                 self.process.wait()
         self.process = None
-        # vfs layers can hold read-only files; containers are gone once dockerd stopped.
+        # dockerd leaves its default network namespace bind-mounted under exec-root.
+        for mount_point in _mounts_under(self.root):
+            subprocess.run(["umount", "--lazy", mount_point], check=False, timeout=30)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _mounts_under(root: Path) -> list[str]:
+    with open("/proc/self/mounts", encoding="utf-8") as mounts:
+        points = [line.split()[1] for line in mounts if len(line.split()) > 1]
+    return sorted((p for p in points if p.startswith(f"{root}/")), reverse=True)
 
 
 def _rootfs_tarball() -> Path:
     """debootstrap once, cache the tarball; later runs reuse it."""
-    tarball = CACHE_DIR / f"debian-{SUITE}-python.tar"
+    tarball = CACHE_DIR / f"debian-{SUITE}-python-v2.tar"
     if tarball.exists():
         return tarball
     if not shutil.which("debootstrap"):
@@ -127,8 +135,17 @@ def _rootfs_tarball() -> Path:
             stdout=subprocess.DEVNULL,
             timeout=900,
         )
-        # Package lists and caches only make the base bigger.
-        for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
+        # Package lists, caches and docs only make the base bigger (and vfs copies it whole
+        # for every build step and container).
+        junk_dirs = (
+            "var/cache/apt/archives",
+            "var/lib/apt/lists",
+            "usr/share/doc",
+            "usr/share/man",
+            "usr/share/info",
+            "usr/share/locale",
+        )
+        for junk in junk_dirs:
             shutil.rmtree(rootfs / junk, ignore_errors=True)
         partial = work / "rootfs.tar"
         subprocess.run(
