@@ -1,4 +1,4 @@
-"""`--report-json FILE`: the machine-readable report (schema in the README and docs/cleanup-report.schema.json).
+"""`--report-json FILE`: the machine-readable report (schema: docs/cleanup-report.schema.json).
 
 {"version": 1, "started": ISO, "finished": ISO, "dry_run": bool, "exit_code": int,
  "error": str|null, "totals": {action: count},
