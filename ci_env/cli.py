@@ -58,6 +58,9 @@ def _setup_logging(verbose: bool) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # botocore's DEBUG dumps signed headers (X-Amz-Security-Token) and response bodies (ECR's
+    # authorization token) before ci-env can register them as secrets: never that deep.
+    logging.getLogger("botocore").setLevel(logging.INFO)
     if not verbose:
         # urllib3 and botocore log connection retries as warnings; our own messages suffice.
         logging.getLogger("urllib3").setLevel(logging.ERROR)

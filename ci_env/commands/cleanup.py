@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +33,9 @@ from ci_env.registries.base import Backend, BackendOptions
 from ci_env.registries.detect import detect
 from ci_env.reports import base as reports
 from ci_env.reports import human
+
+# Repositories planned at once (see `_Run.make_plan`).
+PLAN_REPOSITORIES = 4
 
 NAME = "cleanup"
 HELP = "delete registry tags by retention policy, keeping everything kept tags need"
@@ -183,8 +187,13 @@ class _Run:
         s = planner.Settings(
             rules, self.started, live, self.args.keep_orphan_referrers, max(1, self.args.parallel)
         )
-        for backend, repository in self.repositories():
-            self.plans.append(planner.plan_repository(backend, repository, s))
+        pairs = self.repositories()
+        # A few repositories at a time: each one's listing waits on round trips (token, tags
+        # list) that overlap well; each already reads its manifests with `parallel` workers.
+        with ThreadPoolExecutor(max(1, min(PLAN_REPOSITORIES, len(pairs)))) as pool:
+            self.plans.extend(
+                pool.map(lambda pair: planner.plan_repository(pair[0], pair[1], s), pairs)
+            )
         return Plan(self.started, tuple(self.plans))
 
     def apply(self, plan: Plan, *, recheck: bool) -> None:

@@ -199,7 +199,8 @@ def redirect(
     path: str | None = None,
     skip: int = 0,
 ) -> Fault:
-    """Answer a redirect to `location` (e.g. another host, to check credentials are dropped)."""
+    """Answer a redirect to `location` (e.g. another host, to check credentials are dropped);
+    `{path}` in it is replaced by the request's path and query."""
     return _fault("redirect", method, path, times, skip, status=code, location=location)
 
 
@@ -478,7 +479,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(fault.status)
         headers = dict(fault.headers)
         if fault.kind == "redirect":
-            headers["Location"] = fault.location
+            # `{path}` stands for the request's own path and query (same path, another host).
+            headers["Location"] = fault.location.replace("{path}", self.path)
         body = b"" if self.command == "HEAD" else fault.body
         for name, value in headers.items():
             self.send_header(name, value)
