@@ -9,6 +9,8 @@ runs (cleanup invocations until exit 0), tags planned for removal, tags removed,
 deleted (kept tags gone or moved — must be 0), tags still left, retries (failed attempts the
 proxy saw: injected faults, 5xx, 429, dropped/timed-out exchanges), wall time. The `none` row
 is the baseline measured in the same run; `x base` is each row's time against it.
+Rows named `github: ...` / `dockerhub: ...` (`tests/reliability/native_scenarios.py`) put the
+proxy in front of that kind's native API fake instead (one repository, 4 planned removals).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.reliability.native_scenarios import SCENARIOS as NATIVE  # noqa: E402
+from tests.reliability.native_scenarios import run_native  # noqa: E402
 from tests.reliability.scenarios import SCENARIOS, Outcome, run_scenario  # noqa: E402
 from tests.support.registry import LocalRegistry  # noqa: E402
 
@@ -30,6 +34,9 @@ def one(name: str) -> Outcome:
     reg = LocalRegistry("htpasswd").start()
     try:
         with tempfile.TemporaryDirectory(prefix="ci-env-rel-") as tmp:
+            kind, _, fault = name.partition(": ")
+            if kind in NATIVE and fault in NATIVE[kind]:
+                return run_native(reg, kind, fault, Path(tmp))
             return run_scenario(reg, name, Path(tmp))
     finally:
         reg.close()
@@ -40,7 +47,11 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1, help="runs of each scenario (1)")
     parser.add_argument("--only", default="", help="scenarios whose name contains this")
     args = parser.parse_args()
-    names = [n for n in SCENARIOS if args.only.lower() in n.lower()] or list(SCENARIOS)
+    every = [
+        *SCENARIOS,
+        *(f"{kind}: {fault}" for kind, faults in NATIVE.items() for fault in faults),
+    ]
+    names = [n for n in every if args.only.lower() in n.lower()] or every
     if "none" not in names:
         names.insert(0, "none")
     rows = []

@@ -167,6 +167,11 @@ class _Run:
 
     def repositories(self) -> list[tuple[Backend, str]]:
         names = self.args.repo or [settings.cienv("REPO", env=self.env) or ""]
+        if names == [""]:
+            raise UsageError(
+                "no repository to clean up",
+                "pass --repo HOST/PATH (repeatable, HOST/PREFIX/* for many) or set CIENV_REPO",
+            )
         shard = planner.parse_shard(self.args.shard) if self.args.shard else None
         found: list[tuple[Backend, str]] = []
         for text in names:

@@ -31,6 +31,8 @@ from ci_env import secrets
 from ci_env.errors import AuthError, CiEnvError, NotFoundError, RegistryError
 from ci_env.registries.base import BackendOptions
 
+TRANSPORT_ATTEMPTS = 3  # connection errors (dropped, reset) before giving up
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_API = "https://api.github.com"
@@ -174,16 +176,23 @@ class PackagesApi:
         """(headers, data) of one call, errors translated."""
         if not self._token:
             raise AuthError(f"no GitHub token for {what}", TOKEN_HINT)
-        try:
-            return self._github.requester.requestJsonAndCheck(verb, url, parameters=params)
-        except GithubException as error:
-            raise translate(error, what) from None
-        except requests.RequestException as error:
-            raise RegistryError(
-                f"cannot reach the GitHub API at {self.base_url} for {what}: "
-                f"{type(error).__name__}",
-                "check the network and GITHUB_API_URL",
-            ) from None
+        # PyGithub's GithubRetry covers answers; a connection dropped mid-body is ours to retry
+        # (both verbs used here are idempotent: a repeated DELETE answers 404 = already gone).
+        for attempt in range(TRANSPORT_ATTEMPTS):
+            try:
+                return self._github.requester.requestJsonAndCheck(verb, url, parameters=params)
+            except GithubException as error:
+                raise translate(error, what) from None
+            except requests.RequestException as error:
+                if attempt + 1 < TRANSPORT_ATTEMPTS:
+                    time.sleep(0.5 * 2**attempt)
+                    continue
+                raise RegistryError(
+                    f"cannot reach the GitHub API at {self.base_url} for {what}: "
+                    f"{type(error).__name__}",
+                    "check the network and GITHUB_API_URL",
+                ) from None
+        raise AssertionError("unreachable")
 
     def pages(self, url: str, what: str, params: dict[str, Any]) -> Iterator[list[Any]]:
         """Each page's list, following `Link: <...>; rel="next"`."""

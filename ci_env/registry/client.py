@@ -135,8 +135,10 @@ def platform_child(data: dict[str, Any]) -> str | None:
     for item in json_list(data, "manifests", "index"):
         if not isinstance(item, dict) or "digest" not in item:
             continue
-        annotations = item.get("annotations") if isinstance(item.get("annotations"), dict) else {}
-        platform = item.get("platform") if isinstance(item.get("platform"), dict) else {}
+        annotations = item.get("annotations")
+        platform = item.get("platform")
+        annotations = annotations if isinstance(annotations, dict) else {}
+        platform = platform if isinstance(platform, dict) else {}
         if "vnd.docker.reference.type" in annotations or platform.get("os") == "unknown":
             continue
         return str(item["digest"])
@@ -236,12 +238,12 @@ class RegistryClient:
 
     def catalog(self, prefix: str = "") -> list[str]:
         """Repositories from `/v2/_catalog` (all pages), filtered to `prefix`."""
-        found: list[str] = []
+        found: dict[str, None] = {}  # ordered set: registries may repeat names across pages
         for page in self.pages(f"/v2/_catalog?n={PAGE_SIZE}", repository="", what="catalog"):
             for name in json_list(page, "repositories", "catalog"):
-                if name not in found and (not prefix or str(name).startswith(prefix)):
-                    found.append(str(name))
-        return found
+                if not prefix or str(name).startswith(prefix):
+                    found[str(name)] = None
+        return list(found)
 
     def tags(self, repository: str) -> list[str]:
         """Every tag of `repository`, deduplicated, sorted; NotFoundError for an unknown one."""

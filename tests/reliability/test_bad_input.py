@@ -203,6 +203,7 @@ ANSWERS: dict[str, list[fp.Fault]] = {
     "tags list 500 forever": [fp.status(500, times=None, path=TAGS)],
 }
 
+
 @pytest.fixture(scope="module")
 def seeded() -> Iterator[LocalRegistry]:
     reg = LocalRegistry("htpasswd").start()

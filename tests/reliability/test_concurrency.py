@@ -142,3 +142,40 @@ def test_same_host_login_race_leaves_one_valid_credential(
     assert all(r.code == 0 for r in results), [r.describe() for r in results]
     stored = auth_of(config, reg.host)
     assert stored is not None and stored in chosen.items()
+
+
+def test_two_cleanups_of_one_repository_at_once_end_exactly_as_planned(
+    registry: LocalRegistry, tmp_path: Path
+) -> None:
+    """Two jobs clean the same repositories at the same moment (a re-triggered pipeline).
+
+    They race on every delete and on the throwaway-manifest untag of a shared digest; whatever
+    the interleaving, no kept tag may move or go, and after one more run every planned removal
+    is done. A loser's failures are reported (exit 1), never a traceback.
+    """
+    from tests.reliability import scenarios  # noqa: PLC0415
+
+    for repo in scenarios.REPOS:
+        scenarios.seed(registry, repo)
+    config = harness.write_auth_config(
+        tmp_path / "docker", {registry.host: (registry.username, registry.password)}
+    )
+    env = base_env(tmp_path, DOCKER_CONFIG=str(config))
+    expected = scenarios._plan(registry, tmp_path, env)
+    args = ["cleanup", *scenarios.POLICY, *scenarios.FAST]
+    for repo in scenarios.REPOS:
+        args += ["--repo", f"{registry.host}/{repo}"]
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: run_cli(args, env, timeout=240), range(2)))
+    for result in results:
+        assert result.code in (0, 1), result.describe()
+        assert "Traceback" not in result.output
+    rerun = run_cli(args, env, timeout=240)
+    assert rerun.code == 0, rerun.describe()
+    for repo, tags in expected.items():
+        for tag_name, (action, digest) in tags.items():
+            now = scenarios._resolve(registry, repo, tag_name)
+            if action == "keep":
+                assert now == digest, f"{repo}:{tag_name} kept tag moved or went: {now}"
+            else:
+                assert now is None, f"{repo}:{tag_name} planned {action} but still {now}"

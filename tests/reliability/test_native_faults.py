@@ -1,0 +1,35 @@
+"""Faults between cleanup and native APIs (GitHub REST, Docker Hub): the plan, exactly.
+
+Each scenario of `native_scenarios.SCENARIOS` puts the fault proxy in front of the kind's API
+fake (429 with Retry-After, a 503 burst, a dropped or reset connection), runs `ci-env cleanup`
+(re-run while it exits non-zero, as a CI retry would) and compares the fake's final tags with
+a dry-run plan taken without faults: nothing kept is gone, every planned removal is done.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.harness import TRACEBACK
+from tests.reliability.native_scenarios import SCENARIOS, run_native
+from tests.support.registry import LocalRegistry
+
+CASES = [(kind, fault) for kind, faults in SCENARIOS.items() for fault in faults]
+
+
+@pytest.mark.timeout(150)
+@pytest.mark.parametrize(("kind", "fault"), CASES, ids=[f"{k}: {f}" for k, f in CASES])
+def test_native_fault_converges_to_the_plan(
+    kind: str, fault: str, registry: LocalRegistry, tmp_path: Path
+) -> None:
+    outcome = run_native(registry, kind, fault, tmp_path)
+    logs = "\n".join(r.describe() for r in outcome.results)
+    assert not outcome.wrongly_deleted, f"kept tags lost: {outcome.wrongly_deleted}\n{logs}"
+    assert not outcome.missing, f"planned removals left: {outcome.missing}\n{logs}"
+    assert not outcome.unreported, f"tags missing from the report: {outcome.unreported}\n{logs}"
+    assert outcome.results[-1].code == 0, logs
+    assert all(TRACEBACK not in r.output for r in outcome.results), logs
+    assert outcome.planned > 0 and outcome.deleted == outcome.planned
+    assert outcome.retries > 0, "the fault was never injected"
