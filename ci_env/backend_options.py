@@ -9,6 +9,7 @@ registers every secret it reads. cleanup, detect and probe all use this pair.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from collections.abc import Mapping
 
@@ -16,6 +17,8 @@ from ci_env import secrets, settings
 from ci_env.errors import UsageError
 from ci_env.registries.base import BackendOptions, NativeOption
 from ci_env.registries.detect import Detection, detect, loaded_kinds
+
+logger = logging.getLogger(__name__)
 
 _DEFAULTS = BackendOptions()
 
@@ -136,12 +139,19 @@ def _api_urls(args: argparse.Namespace, env: Mapping[str, str] | None) -> dict[s
 def _native_values(args: argparse.Namespace, env: Mapping[str, str] | None) -> dict[str, str]:
     values: dict[str, str] = {}
     for option in native_options():
-        value = getattr(args, _dest(option.name), None) or settings.cienv(
-            _env_name(option.name), *option.fallbacks, env=env
-        )
+        given = getattr(args, _dest(option.name), None)
+        value = given or settings.cienv(_env_name(option.name), *option.fallbacks, env=env)
         if value:
             if option.secret:
                 secrets.register(value)
+            if option.secret and given:
+                # As `docker login --password` warns: argv is readable by every local user.
+                logger.warning(
+                    "--repo-%s on the command line is visible to other users of this machine"
+                    " (ps, /proc); set CIENV_%s instead",
+                    option.name,
+                    _env_name(option.name),
+                )
             values[option.name] = value
     return values
 

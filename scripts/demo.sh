@@ -66,10 +66,13 @@ for tag in v1.0.0 v1.1.0 v2.0.0 main-1 main-2 feature-x; do
 done
 skopeo copy --quiet --src-tls-verify=false --dest-tls-verify=false \
   "docker://$HOST/demo/app:v2.0.0" "docker://$HOST/demo/app:latest"
+# `stable` shares v1.1.0's digest: cleanup must untag v1.1.0, never delete that digest.
+skopeo copy --quiet --src-tls-verify=false --dest-tls-verify=false \
+  "docker://$HOST/demo/app:v1.1.0" "docker://$HOST/demo/app:stable"
 echo "tags: $(skopeo list-tags --tls-verify=false "docker://$HOST/demo/app" | "$PY" -c 'import json,sys; print(" ".join(sorted(json.load(sys.stdin)["Tags"])))')"
 
 if "${CIENV[@]}" cleanup --help >/dev/null 2>&1; then
-  POLICY=(--repo "$HOST/demo/app" --keep-latest 2 --keep-tag 'v2\..*' --keep-newer-than 0s)
+  POLICY=(--repo "$HOST/demo/app" --keep-latest 2 --keep-tag 'v2\..*|stable' --keep-newer-than 0s)
   step "ci-env cleanup --dry-run ${POLICY[*]}"
   "${CIENV[@]}" cleanup "${POLICY[@]}" --dry-run
   step "ci-env cleanup ${POLICY[*]}"
