@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 
+from ci_env.errors import NotFoundError
 from ci_env.registries import _native_http
 from ci_env.registries.base import Backend, BackendOptions, Image, Manifest
 
@@ -20,8 +21,7 @@ class NativeBackend(Backend):
 
     def __init__(self, registry: str, options: BackendOptions) -> None:
         super().__init__(registry, options)
-        # `options` is also the NativeOption ClassVar of Backend; keep a typed handle.
-        self._opts: BackendOptions = options
+        self._tags_by_digest: dict[tuple[str, str], tuple[str, ...]] = {}
         self._registry_side: Backend | None = None
         self._registry_lock = threading.Lock()
 
@@ -33,8 +33,28 @@ class NativeBackend(Backend):
     def distribution(self) -> Backend:
         with self._registry_lock:
             if self._registry_side is None:
-                self._registry_side = _native_http.distribution(self.registry_host(), self._opts)
+                self._registry_side = _native_http.distribution(self.registry_host(), self.options)
             return self._registry_side
+
+    def remember(self, repository: str, images: list[Image]) -> list[Image]:
+        """Note each listed digest's tags, for `delete_every_tag`; returns `images`."""
+        for image in images:
+            self._tags_by_digest[(repository, image.digest)] = image.tags
+        return images
+
+    def delete_every_tag(self, repository: str, digest: str) -> tuple[str, ...]:
+        """Untag every tag of `digest` (the way to delete an image on registries whose API
+        deletes tags, not manifests); already-gone tags count as done. Returns the tags."""
+        tags = self._tags_by_digest.get((repository, digest))
+        if tags is None:
+            self.list_images(repository)
+            tags = self._tags_by_digest.get((repository, digest), ())
+        for tag in tags:
+            try:
+                self.untag(repository, tag, digest)
+            except NotFoundError:
+                continue
+        return tags
 
     def manifest(self, repository: str, digest: str) -> Manifest:
         return self.distribution.manifest(repository, digest)

@@ -47,7 +47,7 @@ class ArtifactoryBackend(DistributionBackend):
     def __init__(self, registry: str, options: BackendOptions) -> None:
         super().__init__(registry, options)
         # `options` is also the NativeOption ClassVar of Backend; keep a typed handle.
-        self._opts: BackendOptions = options
+        self.options: BackendOptions = options
 
     @classmethod
     def probe(cls, registry: str, options: BackendOptions) -> bool:
@@ -62,7 +62,7 @@ class ArtifactoryBackend(DistributionBackend):
 
     def storage_path(self, repository: str) -> tuple[str, str]:
         """(repository key, image path) of a repository address."""
-        key = _native_http.native(self._opts, "artifactory-repository")
+        key = _native_http.native(self.options, "artifactory-repository")
         if key:
             prefix = key + "/"
             return key, repository[len(prefix) :] if repository.startswith(prefix) else repository

@@ -65,7 +65,7 @@ class DockerHubBackend(NativeBackend):
     def __init__(self, registry: str, options: BackendOptions) -> None:
         super().__init__(registry, options)
         # `options` is also the NativeOption ClassVar of Backend; keep a typed handle.
-        self._opts: BackendOptions = options
+        self.options: BackendOptions = options
         self._token_lock = threading.Lock()
         self._token = _native_http.native(options, "docker-hub-token", secret=True)
         self._username = _native_http.native(options, "docker-hub-username")
@@ -77,7 +77,6 @@ class DockerHubBackend(NativeBackend):
             hints=Hints(auth=_CREDENTIALS_HINT, denied=_PAT_HINT),
             authorization=self._authorization,
         )
-        self._tags_by_digest: dict[tuple[str, str], tuple[str, ...]] = {}
 
     def registry_host(self) -> str:
         return DOCKER_HUB_API if self.registry == DOCKER_HUB else self.registry
@@ -101,7 +100,7 @@ class DockerHubBackend(NativeBackend):
         """Trade user name + password (or access token) for a Hub API token."""
         anonymous = ApiClient(
             self.api.base_url,
-            self._opts,
+            self.options,
             service="Docker Hub API",
             hints=Hints(
                 auth="check --repo-docker-hub-username and --repo-docker-hub-password",
@@ -158,10 +157,7 @@ class DockerHubBackend(NativeBackend):
                 for item in body.get("results") or []
             )
             url = body.get("next") or None
-        images = _native_http.group_tags(rows)
-        for image in images:
-            self._tags_by_digest[(repository, image.digest)] = image.tags
-        return images
+        return self.remember(repository, _native_http.group_tags(rows))
 
     def resolve(self, repository: str, tag: str) -> str | None:
         namespace, name = self._paths(repository)
@@ -196,20 +192,11 @@ class DockerHubBackend(NativeBackend):
         return "Hub API tag delete"
 
     def delete(self, repository: str, digest: str) -> str:
-        tags = self._tags_by_digest.get((repository, digest))
-        if tags is None:
-            self.list_images(repository)
-            tags = self._tags_by_digest.get((repository, digest), ())
-        if not tags:
+        if not self.delete_every_tag(repository, digest):
             raise UnsupportedError(
                 f"Docker Hub has no API to delete the untagged image {digest} of {repository}",
                 "Docker Hub removes untagged images by its own retention",
             )
-        for tag in tags:
-            try:
-                self.untag(repository, tag, digest)
-            except NotFoundError:
-                continue
         return "Hub API tag delete (every tag of the digest)"
 
     def close(self) -> None:

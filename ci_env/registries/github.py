@@ -21,7 +21,7 @@ from ci_env import secrets
 from ci_env.errors import NotFoundError, RegistryError, UsageError
 from ci_env.registries.base import BackendOptions, Description, Image, NativeOption
 from ci_env.registries.default import DistributionBackend
-from ci_env.registry.untag import throwaway_manifest
+from ci_env.registry.untag import still_at, throwaway_manifest
 
 UNTAG_METHOD = "throwaway manifest + GitHub API version delete"
 DELETE_METHOD = "GitHub API version delete"
@@ -142,14 +142,7 @@ class GithubBackend(DistributionBackend):
         return DELETE_METHOD
 
     def untag(self, repository: str, tag: str, digest: str) -> str:
-        current = self.client.head(repository, tag)
-        if current is None:
-            raise NotFoundError(f"tag {repository}:{tag} is already gone", status=404)
-        if current.digest != digest:
-            raise RegistryError(
-                f"tag {repository}:{tag} now points at {current.digest}, not {digest}",
-                "it was pushed again after the plan was made; left alone — run cleanup again",
-            )
+        current = still_at(self.client, repository, tag, digest)
         config, media_type, body = throwaway_manifest(repository, tag, current.media_type)
         self.client.upload_blob(repository, config)
         pushed = self.client.put_manifest(repository, tag, body, media_type)

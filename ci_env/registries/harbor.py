@@ -69,7 +69,7 @@ class HarborBackend(NativeBackend):
     def __init__(self, registry: str, options: BackendOptions) -> None:
         super().__init__(registry, options)
         # `options` is also the NativeOption ClassVar of Backend; keep a typed handle.
-        self._opts: BackendOptions = options
+        self.options: BackendOptions = options
         base = options.api_urls.get("harbor") or (
             f"{_native_http.scheme_for(registry, options)}://{registry}"
         )
@@ -90,10 +90,10 @@ class HarborBackend(NativeBackend):
     def _authorization(self) -> str | None:
         with self._auth_lock:
             if self._basic is None:
-                user = _native_http.native(self._opts, "harbor-username")
-                password = _native_http.native(self._opts, "harbor-password", secret=True)
+                user = _native_http.native(self.options, "harbor-username")
+                password = _native_http.native(self.options, "harbor-password", secret=True)
                 if not (user and password):
-                    found = _native_http.docker_credentials(self.registry, self._opts)
+                    found = _native_http.docker_credentials(self.registry, self.options)
                     if found and found.username:
                         user, password = found.username, found.password
                 raw = base64.b64encode(f"{user}:{password}".encode()).decode()

@@ -65,7 +65,6 @@ class QuayBackend(NativeBackend):
             hints=Hints(auth=_AUTH_HINT, denied=_DENIED_HINT),
             authorization=lambda: f"Bearer {self._token}" if self._token else None,
         )
-        self._tags_by_digest: dict[tuple[str, str], tuple[str, ...]] = {}
 
     def _tags_path(self, repository: str) -> str:
         # The API takes the full repository path with its slashes (namespace/name).
@@ -93,10 +92,7 @@ class QuayBackend(NativeBackend):
             page += 1
 
     def list_images(self, repository: str) -> list[Image]:
-        images = _native_http.group_tags(self._rows(repository))
-        for image in images:
-            self._tags_by_digest[(repository, image.digest)] = image.tags
-        return images
+        return self.remember(repository, _native_http.group_tags(self._rows(repository)))
 
     def resolve(self, repository: str, tag: str) -> str | None:
         try:
@@ -126,15 +122,7 @@ class QuayBackend(NativeBackend):
         return "Quay API tag delete" + (" (no recovery period)" if self._skip_recovery else "")
 
     def delete(self, repository: str, digest: str) -> str:
-        tags = self._tags_by_digest.get((repository, digest))
-        if tags is None:
-            self.list_images(repository)
-            tags = self._tags_by_digest.get((repository, digest), ())
-        for tag in tags:
-            try:
-                self.untag(repository, tag, digest)
-            except NotFoundError:
-                continue
+        self.delete_every_tag(repository, digest)
         # Quay garbage-collects a manifest once no tag (or recoverable tag) keeps it.
         return "Quay API tag delete (every tag of the digest)"
 

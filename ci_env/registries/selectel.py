@@ -70,7 +70,7 @@ class SelectelBackend(DistributionBackend):
     def __init__(self, registry: str, options: BackendOptions) -> None:
         super().__init__(registry, options)
         # `options` is also the NativeOption ClassVar of Backend; keep a typed handle.
-        self._opts: BackendOptions = options
+        self.options: BackendOptions = options
         self.transport = ApiTransport(registry, options, jitter=JITTER, default_rate=DEFAULT_RATE)
         self.client.close()
         self.client = RegistryClient(registry, options, transport=self.transport)
@@ -95,7 +95,7 @@ class SelectelBackend(DistributionBackend):
 
     def _native_credentials(self) -> dict[str, str] | None:
         values = {
-            name: _native_http.native(self._opts, f"selectel-{name}", secret=name == "password")
+            name: _native_http.native(self.options, f"selectel-{name}", secret=name == "password")
             for name in ("username", "password", "account", "vpc", "vpc-id")
         }
         if not (values["username"] and values["password"] and values["account"]):
@@ -125,8 +125,8 @@ class SelectelBackend(DistributionBackend):
                 }
             }
             identity = (
-                _native_http.native(self._opts, "selectel-identity-url")
-                or self._opts.api_urls.get("selectel-identity", IDENTITY_URL)
+                _native_http.native(self.options, "selectel-identity-url")
+                or self.options.api_urls.get("selectel-identity", IDENTITY_URL)
             ).rstrip("/")
             response = self.transport.send("POST", f"{identity}/auth/tokens", json=body)
             if not response.ok:

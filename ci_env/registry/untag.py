@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from ci_env.errors import NotFoundError, RegistryError, UnsupportedError
 from ci_env.registries.base import OCI_INDEX, OCI_MANIFEST
-from ci_env.registry.client import RegistryClient, sha256_digest
+from ci_env.registry.client import Descriptor, RegistryClient, sha256_digest
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +108,23 @@ def untag_by_throwaway(client: RegistryClient, repository: str, tag: str, media_
     )
 
 
+def still_at(client: RegistryClient, repository: str, tag: str, digest: str) -> Descriptor:
+    """The tag's current head, checked to still point at the planned `digest`.
+
+    NotFoundError when the tag is gone (done); RegistryError when it was pushed again since
+    the plan was made — that is someone's new image, left alone.
+    """
+    current = client.head(repository, tag)
+    if current is None:
+        raise NotFoundError(f"tag {repository}:{tag} is already gone", status=404)
+    if current.digest != digest:
+        raise RegistryError(
+            f"tag {repository}:{tag} now points at {current.digest}, not {digest}",
+            "it was pushed again after the plan was made; left alone — run cleanup again",
+        )
+    return current
+
+
 class UntagLadder:
     """Runs the rungs in order; remembers the first that worked (thread-safe)."""
 
@@ -137,14 +154,7 @@ class UntagLadder:
             return self.rungs[self._start][0] if self._worked else None
 
     def untag(self, repository: str, tag: str, digest: str) -> str:
-        current = self.client.head(repository, tag)
-        if current is None:
-            raise NotFoundError(f"tag {repository}:{tag} is already gone", status=404)
-        if current.digest != digest:
-            raise RegistryError(
-                f"tag {repository}:{tag} now points at {current.digest}, not {digest}",
-                "it was pushed again after the plan was made; left alone — run cleanup again",
-            )
+        current = still_at(self.client, repository, tag, digest)
         with self._lock:
             start = self._start
         reasons: list[str] = []
