@@ -27,7 +27,7 @@ import requests
 from github import Auth, Github, GithubException, GithubRetry
 from requests.utils import parse_header_links
 
-from ci_env import secrets
+from ci_env import secrets, timeparse
 from ci_env.errors import AuthError, CiEnvError, NotFoundError, RegistryError
 from ci_env.registries.base import BackendOptions
 
@@ -118,23 +118,14 @@ class Version:
     updated: datetime | None
 
 
-def _time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def parse_version(data: dict[str, Any]) -> Version:
     container = (data.get("metadata") or {}).get("container") or {}
     return Version(
         id=int(data["id"]),
         digest=str(data["name"]),
         tags=tuple(sorted(str(t) for t in container.get("tags") or ())),
-        created=_time(data.get("created_at")),
-        updated=_time(data.get("updated_at")),
+        created=timeparse.parse_time(data.get("created_at")),
+        updated=timeparse.parse_time(data.get("updated_at")),
     )
 
 

@@ -16,8 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urljoin
 
@@ -205,23 +204,6 @@ def scheme_for(host: str, options: BackendOptions) -> str:
 def segment(text: str) -> str:
     """One URL path segment: `/` and everything else reserved percent-encoded."""
     return quote(text, safe="")
-
-
-def parse_time(value: object) -> datetime | None:
-    """API times: ISO 8601 (with `Z` or an offset), RFC 2822 dates, or unix seconds."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(float(value), UTC)
-    text = str(value).strip()
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            parsed = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def latest(*times: datetime | None) -> datetime | None:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import ClassVar, TypeVar
 from urllib.parse import quote
 
-from ci_env import secrets
+from ci_env import secrets, timeparse
 from ci_env.errors import AuthError, RegistryError
 from ci_env.registries import _native_http
 from ci_env.registries._native_http import TagRow
@@ -182,9 +182,7 @@ class AcrBackend(DistributionBackend):
                     TagRow(
                         str(item.get("name") or ""),
                         str(item.get("digest") or ""),
-                        _native_http.parse_time(
-                            item.get("lastUpdateTime") or item.get("createdTime")
-                        ),
+                        timeparse.parse_time(item.get("lastUpdateTime") or item.get("createdTime")),
                     )
                 )
         return _native_http.group_tags(rows)

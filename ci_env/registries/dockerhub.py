@@ -12,8 +12,8 @@ from __future__ import annotations
 import threading
 from typing import ClassVar
 
-from ci_env import secrets
-from ci_env.errors import AuthError, NotFoundError, RegistryError, UnsupportedError, UsageError
+from ci_env import secrets, timeparse
+from ci_env.errors import AuthError, NotFoundError, UnsupportedError, UsageError
 from ci_env.reference import DOCKER_HUB, DOCKER_HUB_API
 from ci_env.registries import _native_http
 from ci_env.registries._native import NativeBackend
@@ -149,9 +149,7 @@ class DockerHubBackend(NativeBackend):
                 TagRow(
                     str(item.get("name") or ""),
                     str(item.get("digest") or ""),
-                    _native_http.parse_time(
-                        item.get("tag_last_pushed") or item.get("last_updated")
-                    ),
+                    timeparse.parse_time(item.get("tag_last_pushed") or item.get("last_updated")),
                     str(item.get("media_type") or ""),
                 )
                 for item in body.get("results") or []
@@ -174,14 +172,7 @@ class DockerHubBackend(NativeBackend):
     # --- deletion ------------------------------------------------------------------------
 
     def untag(self, repository: str, tag: str, digest: str) -> str:
-        current = self.resolve(repository, tag)
-        if current is None:
-            raise NotFoundError(f"tag {tag} of {repository} is already gone", status=404)
-        if current != digest:
-            raise RegistryError(
-                f"tag {tag} of {repository} moved to {current} since it was listed; left alone",
-                "run the cleanup again to plan with the current tags",
-            )
+        self.check_still_at(repository, tag, digest)
         self._api_token(required=True)
         namespace, name = self._paths(repository)
         self.api.call(

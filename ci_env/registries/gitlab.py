@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import requests
 
-from ci_env import lazy, secrets
+from ci_env import lazy, secrets, timeparse
 from ci_env.errors import AuthError, CiEnvError, NotFoundError, RegistryError, UsageError
 from ci_env.registries.base import BackendOptions, Description, Image, NativeOption
 from ci_env.registries.default import DistributionBackend
@@ -49,15 +49,6 @@ class Target:
     project: str  # project id or full path
     repository_id: int
     manager: Any  # python-gitlab ProjectRegistryTagManager
-
-
-def _time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def api_base(registry: str, options: BackendOptions) -> str:
@@ -255,7 +246,7 @@ class GitlabBackend(DistributionBackend):
                 continue  # deleted while we listed
             digest = str(detail.digest)
             tags.setdefault(digest, []).append(name)
-            when = _time(getattr(detail, "created_at", None))
+            when = timeparse.parse_time(getattr(detail, "created_at", None))
             previous = created.get(digest)
             created[digest] = max(previous, when) if previous and when else previous or when
         with self._lock:

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import requests
 
-from ci_env import secrets
+from ci_env import secrets, timeparse
 from ci_env.errors import CiEnvError, NotFoundError, RegistryError, UsageError
 from ci_env.registries import _native_http
 from ci_env.registries._native import NativeBackend
@@ -131,8 +131,8 @@ class HarborBackend(NativeBackend):
             str(item.get("digest")) for item in accessories if isinstance(item, dict)
         ]
         pushed = _native_http.latest(
-            _native_http.parse_time(artifact.get("push_time")),
-            *(_native_http.parse_time(tag.get("push_time")) for tag in tags),
+            timeparse.parse_time(artifact.get("push_time")),
+            *(timeparse.parse_time(tag.get("push_time")) for tag in tags),
         )
         return Image(
             digest,

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ci_env.errors import AuthError, NotFoundError, RegistryError
+from ci_env import timeparse
+from ci_env.errors import AuthError, NotFoundError
 from ci_env.registries import _native_http
 from ci_env.registries._native import NativeBackend
 from ci_env.registries._native_http import ApiClient, Hints, TagRow, segment
@@ -82,7 +83,7 @@ class QuayBackend(NativeBackend):
                 TagRow(
                     str(item.get("name") or ""),
                     str(item.get("manifest_digest") or ""),
-                    _native_http.parse_time(item.get("start_ts") or item.get("last_modified")),
+                    timeparse.parse_time(item.get("start_ts") or item.get("last_modified")),
                 )
                 for item in body.get("tags") or []
                 if item.get("end_ts") is None  # expired entries are history, not live tags
@@ -104,14 +105,7 @@ class QuayBackend(NativeBackend):
     def untag(self, repository: str, tag: str, digest: str) -> str:
         if not self._token:
             raise AuthError("Quay deletes tags only through its API", _AUTH_HINT)
-        current = self.resolve(repository, tag)
-        if current is None:
-            raise NotFoundError(f"tag {tag} of {repository} is already gone", status=404)
-        if current != digest:
-            raise RegistryError(
-                f"tag {tag} of {repository} moved to {current} since it was listed; left alone",
-                "run the cleanup again to plan with the current tags",
-            )
+        self.check_still_at(repository, tag, digest)
         params = {"skipRecoveryPeriod": "true"} if self._skip_recovery else None
         self.api.call(
             "DELETE",

@@ -12,16 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin
 
 import requests
 
+from ci_env import timeparse
 from ci_env.errors import NotFoundError, RegistryError, UnsupportedError
 from ci_env.reference import api_host
 from ci_env.registries.base import (
@@ -46,7 +46,6 @@ _IMAGE_CONFIGS = frozenset(
         "application/vnd.docker.container.image.v1+json",
     }
 )
-_FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
 @dataclass(frozen=True)
@@ -69,17 +68,11 @@ def sha256_digest(body: bytes) -> str:
 
 
 def parse_time(value: Any) -> datetime | None:
-    """An RFC 3339 time (nanoseconds allowed) as an aware datetime; None when unusable."""
-    if not isinstance(value, str) or not value:
+    """A config blob's `created` as an aware datetime; None when unusable."""
+    parsed = timeparse.parse_time(value) if isinstance(value, str) else None
+    if parsed is None or parsed.year <= 1970:  # reproducible builds stamp the epoch
         return None
-    text = _FRACTION.sub(r"\1", value.strip()).replace("z", "Z")
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.year <= 1970:  # reproducible builds stamp the epoch: no real time
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed
 
 
 def json_list(data: dict[str, Any], key: str, what: str) -> list[Any]:
