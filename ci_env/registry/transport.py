@@ -18,10 +18,14 @@ import threading
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+
+if TYPE_CHECKING:
+    from requests.sessions import _Settings
 
 from ci_env.errors import RegistryError
 from ci_env.registries.base import BackendOptions
@@ -107,6 +111,34 @@ def backoff_seconds(attempt: int) -> float:
     return random.uniform(ceiling / 2, ceiling)
 
 
+class _Session(requests.Session):
+    """A Session that reads the proxy and CA-bundle variables once per host.
+
+    requests re-reads every proxy variable of the environment on each request (about 0.7 ms
+    of CPU each here, a third of a HEAD's cost); they do not change during a run.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._settings: dict[tuple[str, str, str], _Settings] = {}
+        self._settings_lock = threading.Lock()
+
+    def merge_environment_settings(
+        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> _Settings:
+        if proxies:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        parts = urlsplit(str(url))
+        key = (parts.scheme, parts.netloc, repr((stream, verify, cert)))
+        with self._settings_lock:
+            known = self._settings.get(key)
+        if known is None:
+            known = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            with self._settings_lock:
+                self._settings[key] = known
+        return known.copy()
+
+
 class Transport:
     """One registry's HTTP transport. Thread-safe; one pooled `requests.Session`."""
 
@@ -118,7 +150,7 @@ class Transport:
         self.limiter = LIMITER if limiter is None else limiter
         if options.max_requests_per_second is not None:
             self.limiter.configure(options.max_requests_per_second)
-        self.session = requests.Session()
+        self.session = _Session()
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
