@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 
-from ci_env.errors import NotFoundError, RegistryError
+from ci_env.errors import NotFoundError
 from ci_env.registries import _native_http
 from ci_env.registries.base import Backend, BackendOptions, Image, Manifest
 
@@ -55,18 +55,6 @@ class NativeBackend(Backend):
             except NotFoundError:
                 continue
         return tags
-
-    def check_still_at(self, repository: str, tag: str, digest: str) -> None:
-        """Before an untag: NotFoundError when the tag is gone, RegistryError when it was pushed
-        again since it was listed (someone's new image: left alone)."""
-        current = self.resolve(repository, tag)
-        if current is None:
-            raise NotFoundError(f"tag {tag} of {repository} is already gone", status=404)
-        if current != digest:
-            raise RegistryError(
-                f"tag {tag} of {repository} moved to {current} since it was listed; left alone",
-                "run the cleanup again to plan with the current tags",
-            )
 
     def manifest(self, repository: str, digest: str) -> Manifest:
         return self.distribution.manifest(repository, digest)

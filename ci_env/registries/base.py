@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar
 
-from ci_env.errors import CiEnvError, NotFoundError
+from ci_env.errors import CiEnvError, NotFoundError, RegistryError
 
 
 @dataclass(frozen=True)
@@ -185,6 +185,18 @@ class Backend(ABC):
     @abstractmethod
     def resolve(self, repository: str, tag: str) -> str | None:
         """The digest `tag` points at now, or None when the tag does not exist."""
+
+    def check_still_at(self, repository: str, tag: str, digest: str) -> None:
+        """Before an untag: NotFoundError when the tag is gone (done), RegistryError when it
+        was pushed again since the plan was made (someone's new image: left alone)."""
+        current = self.resolve(repository, tag)
+        if current is None:
+            raise NotFoundError(f"tag {repository}:{tag} is already gone", status=404)
+        if current != digest:
+            raise RegistryError(
+                f"tag {repository}:{tag} moved: it now points at {current}, not {digest}",
+                "it was pushed again after the plan was made; left alone — run cleanup again",
+            )
 
     @abstractmethod
     def untag(self, repository: str, tag: str, digest: str) -> str:

@@ -274,14 +274,7 @@ class GitlabBackend(DistributionBackend):
     # --- deleting -------------------------------------------------------------------------
 
     def untag(self, repository: str, tag: str, digest: str) -> str:
-        current = self.resolve(repository, tag)
-        if current is None:
-            raise NotFoundError(f"tag {repository}:{tag} is already gone", status=404)
-        if current != digest:
-            raise RegistryError(
-                f"tag {repository}:{tag} now points at {current}, not {digest}",
-                "it was pushed again after the plan was made; left alone — run cleanup again",
-            )
+        self.check_still_at(repository, tag, digest)
         target = self._target(repository)
         self._call(f"deleting tag {repository}:{tag}", target.manager.delete, tag)
         return UNTAG_METHOD

@@ -119,7 +119,7 @@ def still_at(client: RegistryClient, repository: str, tag: str, digest: str) -> 
         raise NotFoundError(f"tag {repository}:{tag} is already gone", status=404)
     if current.digest != digest:
         raise RegistryError(
-            f"tag {repository}:{tag} now points at {current.digest}, not {digest}",
+            f"tag {repository}:{tag} moved: it now points at {current.digest}, not {digest}",
             "it was pushed again after the plan was made; left alone — run cleanup again",
         )
     return current

@@ -12,9 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +19,6 @@ from typing import Any
 
 import boto3
 import pytest
-import requests
 from botocore.stub import Stubber
 from moto import mock_aws
 
@@ -38,6 +34,7 @@ from ci_env.registries.base import (
     OpKind,
     first_pattern_match,
 )
+from tests.support import motoserver
 from tests.support.ports import free_port
 
 ACCOUNT = "123456789012"
@@ -368,28 +365,9 @@ def test_ecr_public_unknown_alias_is_an_auth_error(aws_env: None) -> None:
 
 @pytest.fixture
 def moto_server(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(url + "/moto-api/", timeout=1)
-                break
-            except requests.ConnectionError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("moto_server did not start") from None
-                time.sleep(0.1)
+    with motoserver.moto_server() as url:
         monkeypatch.setenv("AWS_ENDPOINT_URL", url)
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_backend_reaches_moto_server_through_aws_endpoint_url(moto_server: str) -> None:

@@ -30,10 +30,7 @@ import os
 import socket
 import ssl
 import stat
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -58,6 +55,7 @@ from tests.reliability.harness import (
     write_auth_config,
 )
 from tests.support import faultproxy as fp
+from tests.support import motoserver
 from tests.support.images import list_tags, push_image, tag
 from tests.support.ports import free_port
 from tests.support.registry import LocalRegistry
@@ -574,27 +572,8 @@ def test_dockerhub_harbor_acr_native_leak_nothing(
 
 @pytest.fixture
 def moto_server() -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("moto_server did not start") from None
-                time.sleep(0.1)
+    with motoserver.moto_server() as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_ecr_native_leaks_nothing(moto_server: str, session: Session) -> None:
