@@ -147,6 +147,7 @@ class Authenticator:
         self._basic = False
         self._tokens: dict[str, tuple[str, float]] = {}
         self._scopes: dict[tuple[str, str], str] = {}  # (repository, action) -> learnt scope
+        self._fetching: dict[str, threading.Lock] = {}  # scope -> held while fetching it
 
     def headers(self, key: tuple[str, str]) -> dict[str, str]:
         """Authorization for a request of kind `key` from what earlier challenges taught us."""
@@ -184,8 +185,15 @@ class Authenticator:
         scope = " ".join(challenge.scopes)
         with self._lock:
             self._scopes[key] = scope
-            self._tokens.pop(scope, None)
-        self._fetch(challenge, scope)
+            fetching = self._fetching.setdefault(scope, threading.Lock())
+        # One fetch per scope: parallel workers refused together wait for the first one's
+        # token instead of each asking the token server (a request and a signature each).
+        with fetching:
+            with self._lock:
+                cached = self._tokens.get(scope)
+            if not sent and cached and cached[1] > time.monotonic():
+                return True
+            self._fetch(challenge, scope)
         return True
 
     def _fetch(self, challenge: Challenge, scope: str) -> str:

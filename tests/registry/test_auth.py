@@ -182,3 +182,23 @@ def test_plain_http_realm_is_refused_for_remote_hosts() -> None:
     responses.get(f"{REG}/v2/", status=401, headers={"WWW-Authenticate": challenge})
     with pytest.raises(AuthError, match="plain http"):
         check_credentials("registry.example.com", "u", "secret-pw", FAST)
+
+
+def test_parallel_first_requests_share_one_token_fetch(
+    token_registry: LocalRegistry, tmp_path: Path
+) -> None:
+    """Eight workers refused together (no token yet) wait for one fetch of the scope's token."""
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    server = token_registry.token_server
+    assert server is not None
+    tags = [f"t{i}" for i in range(8)]
+    for name in tags:
+        images.push_image(token_registry, "grp/app", name, via="http")
+    config = token_registry.write_docker_config(tmp_path / "docker")
+    client = RegistryClient(token_registry.host, BackendOptions(docker_config=str(config)))
+    before = server.requests["GET"]
+    with ThreadPoolExecutor(8) as pool:
+        found = list(pool.map(lambda tag: client.head("grp/app", tag), tags))
+    assert all(head is not None for head in found)
+    assert server.requests["GET"] - before == 1
