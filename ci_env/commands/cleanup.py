@@ -166,8 +166,9 @@ class _Run:
         return self.backends[key]
 
     def repositories(self) -> list[tuple[Backend, str]]:
-        names = self.args.repo or [settings.cienv("REPO", env=self.env) or ""]
-        if names == [""]:
+        default = settings.cienv("REPO", env=self.env)
+        names = self.args.repo or ([default] if default else [])
+        if not names:
             raise UsageError(
                 "no repository to clean up",
                 "pass --repo HOST/PATH (repeatable, HOST/PREFIX/* for many) or set CIENV_REPO",
