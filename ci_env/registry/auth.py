@@ -9,6 +9,12 @@ Challenges follow the distribution token spec: a `Bearer realm=R,service=S,scope
 answered with `GET R?service=S&scope=X` (Basic creds) or, with an identity token,
 `POST R` grant_type=refresh_token. The scope is taken from the challenge, tokens are cached per
 scope, and a 401 with a cached token refreshes it once — a second 401 is an AuthError.
+
+Once a Bearer challenge has shown the registry's realm, a request to another repository fetches
+its token before sending, for the scope the same kind of request was challenged with (else the
+token spec's usual `repository:<name>:<actions>`): a cleanup of many repositories then meets no
+401 per repository. A wrong guess costs one 401, after which the challenge's own scope is used
+and learnt; a guess the token service refuses is dropped.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from urllib.parse import urlsplit
 import requests
 
 from ci_env import lazy, secrets
-from ci_env.errors import AuthError, RegistryError, UsageError
+from ci_env.errors import AuthError, CiEnvError, RegistryError, UsageError
 from ci_env.reference import DOCKER_HUB, api_host
 from ci_env.registries.base import BackendOptions
 from ci_env.registry import responses
@@ -43,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 _TOKEN_MIN_SECONDS = 60  # token spec: assume 60 s when expires_in is absent
 _TOKEN_MARGIN = 10  # refresh this many seconds before expiry
+# What the token spec's registries ask for each kind of request (distribution 2.8: `delete`).
+_USUAL_ACTIONS = {"pull": "pull", "push": "pull,push", "delete": "delete"}
 _PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
 
 
@@ -145,20 +153,59 @@ class Authenticator:
         self.credentials = credentials
         self._lock = threading.Lock()
         self._basic = False
-        self._tokens: dict[str, tuple[str, float]] = {}
-        self._scopes: dict[tuple[str, str], str] = {}  # (repository, action) -> learnt scope
+        self._tokens: dict[str, tuple[str, float]] = {}  # scope -> (token, valid until)
+        self._scopes: dict[tuple[str, str], Challenge] = {}  # (repository, action) -> challenge
         self._fetching: dict[str, threading.Lock] = {}  # scope -> held while fetching it
+        # action -> (a challenge of that kind, the actions its scope asked for)
+        self._patterns: dict[str, tuple[Challenge, str]] = {}
+        self._bearer: Challenge | None = None  # any Bearer challenge: the realm and service
+        self._unguessable: set[str] = set()  # actions whose guessed token could not be had
 
     def headers(self, key: tuple[str, str]) -> dict[str, str]:
-        """Authorization for a request of kind `key` from what earlier challenges taught us."""
+        """Authorization for a request of kind `key` from what earlier challenges taught us:
+        Basic, or a token for the scope that kind of request needs (fetched if not cached)."""
         with self._lock:
             if self._basic:
                 return self._basic_header()
-            scope = self._scopes.get(key)
-            cached = self._tokens.get(scope) if scope is not None else None
-        if cached and cached[1] > time.monotonic():
-            return {"Authorization": f"Bearer {cached[0]}"}
-        return {}
+            challenge = self._scopes.get(key)
+            guess = self._guess(key) if challenge is None else None
+        if challenge is not None:
+            return {"Authorization": f"Bearer {self._token(challenge, key)}"}
+        if guess is None:
+            return {}
+        try:
+            return {"Authorization": f"Bearer {self._token(guess, key)}"}
+        except CiEnvError as error:  # a guess only: let the registry's challenge tell
+            logger.debug("no token for the guessed scope %s: %s", guess.scopes, error.message)
+            with self._lock:
+                self._unguessable.add(key[1])
+            return {}
+
+    def _guess(self, key: tuple[str, str]) -> Challenge | None:
+        """The challenge a new repository would send: from one seen for the same action, else
+        the token spec's usual actions (pull; pull,push; delete as distribution asks)."""
+        repository, action = key
+        if not repository or action in self._unguessable:
+            return None
+        pattern = self._patterns.get(action)
+        if pattern is None and self._bearer is not None:
+            pattern = (self._bearer, _USUAL_ACTIONS[action])
+        if pattern is None:
+            return None
+        challenge, actions = pattern
+        return Challenge(
+            "bearer", {**challenge.params, "scope": f"repository:{repository}:{actions}"}
+        )
+
+    def _learn(self, key: tuple[str, str], challenge: Challenge) -> None:
+        repository, action = key
+        prefix = f"repository:{repository}:"
+        scopes = challenge.scopes
+        with self._lock:
+            self._scopes[key] = challenge
+            self._bearer = challenge
+            if repository and len(scopes) == 1 and scopes[0].startswith(prefix):
+                self._patterns[action] = (challenge, scopes[0].removeprefix(prefix))
 
     def _basic_header(self) -> dict[str, str]:
         creds = self.credentials
@@ -168,11 +215,12 @@ class Authenticator:
             "Authorization": requests.auth._basic_auth_str(creds.username, creds.password)  # noqa: SLF001
         }
 
-    def answer(self, response: requests.Response, key: tuple[str, str], sent: bool) -> bool:
+    def answer(self, response: requests.Response, key: tuple[str, str], sent: str) -> bool:
         """After a 401: prepare credentials for one more try. False when there is nothing new.
 
-        `sent` says whether the refused request carried our Authorization already (a cached
-        token or Basic); then a Basic refusal is final and a token is fetched afresh once.
+        `sent` is the Authorization the refused request carried ("" for none): then a Basic
+        refusal is final, and a refused token is fetched afresh once (unless another worker
+        already replaced it).
         """
         challenge = parse_challenge(response.headers.get("WWW-Authenticate"))
         if challenge is None:
@@ -182,25 +230,25 @@ class Authenticator:
                 already = self._basic
                 self._basic = True
             return not (already and sent) and bool(self._basic_header())
+        self._learn(key, challenge)
+        self._token(challenge, key, refused=sent.removeprefix("Bearer "))
+        return True
+
+    def _token(self, challenge: Challenge, key: tuple[str, str], refused: str = "") -> str:
+        """A token for the challenge's scope, fetched once however many workers ask together
+        (each fetch is a request and a signature); a cached one is reused unless refused."""
         scope = " ".join(challenge.scopes)
         with self._lock:
-            self._scopes[key] = scope
             fetching = self._fetching.setdefault(scope, threading.Lock())
-        # One fetch per scope: parallel workers refused together wait for the first one's
-        # token instead of each asking the token server (a request and a signature each).
         with fetching:
             with self._lock:
                 cached = self._tokens.get(scope)
-            if not sent and cached and cached[1] > time.monotonic():
-                return True
-            self._fetch(challenge, scope)
-        return True
-
-    def _fetch(self, challenge: Challenge, scope: str) -> str:
-        token, expires_in = fetch_token(self.transport, challenge, self.credentials)
-        with self._lock:
-            self._tokens[scope] = (token, time.monotonic() + expires_in - _TOKEN_MARGIN)
-        return token
+            if cached and cached[1] > time.monotonic() and cached[0] != refused:
+                return cached[0]
+            token, expires_in = fetch_token(self.transport, challenge, self.credentials)
+            with self._lock:
+                self._tokens[scope] = (token, time.monotonic() + expires_in - _TOKEN_MARGIN)
+            return token
 
 
 def _realm_url(transport: Transport, challenge: Challenge) -> str:

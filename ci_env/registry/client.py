@@ -198,7 +198,7 @@ class RegistryClient:
             )
             if response.status_code != 401 or attempt == 2:
                 break
-            if not auth.answer(response, key, bool(sent)):
+            if not auth.answer(response, key, sent.get("Authorization", "")):
                 break
         responses.check(response, what or f"{method} {path}", self.registry, ok)
         return response

@@ -202,3 +202,75 @@ def test_parallel_first_requests_share_one_token_fetch(
         found = list(pool.map(lambda tag: client.head("grp/app", tag), tags))
     assert all(head is not None for head in found)
     assert server.requests["GET"] - before == 1
+
+
+def test_new_repositories_get_their_token_before_the_first_request(
+    token_registry: LocalRegistry, tmp_path: Path
+) -> None:
+    """After the first challenge (which tells the realm), no request meets a 401: tokens for
+    other repositories and for deleting are fetched before sending, for the scopes
+    distribution asks (`repository:NAME:pull`, `repository:NAME:delete`)."""
+    from tests.support.faultproxy import FaultProxy  # noqa: PLC0415
+
+    repos = ["grp/a", "grp/b", "grp/c"]
+    for repo in repos:
+        images.push_image(token_registry, repo, "old", via="http")
+    with FaultProxy(token_registry.url, lifetime=120) as proxy:
+        config = tmp_path / "docker"
+        config.mkdir(mode=0o700)
+        entry = {"auths": {proxy.host: {"auth": token_registry.auth_entry()}}}
+        (config / "config.json").write_text(json.dumps(entry))
+        client = RegistryClient(proxy.host, BackendOptions(docker_config=str(config)))
+        found = [client.head(repo, "old") for repo in repos]
+        for repo, head in zip(repos, found, strict=True):
+            assert head is not None
+            client.delete_manifest(repo, head.digest)
+        refused = [(r.method, r.path) for r in proxy.records if r.status == 401]
+    assert refused == [("HEAD", "/v2/grp/a/manifests/old")]
+    for repo in repos:
+        assert images.list_tags(token_registry, repo) == []
+
+
+def _challenge(repository: str) -> dict[str, str]:
+    return {"WWW-Authenticate": CHALLENGE.replace("repository:app:", f"repository:{repository}:")}
+
+
+@responses.activate
+def test_a_wrong_scope_guess_costs_one_401_and_learns_the_real_scope() -> None:
+    """A registry whose second repository wants other actions than the first (as a registry
+    mapping repositories to projects may): the guessed token is refused, the challenge's own
+    scope is fetched and used."""
+    other = f'Bearer realm="{REALM}",service="reg",scope="repository:b:pull,push"'
+    responses.get(f"{REG}/v2/a/tags/list", status=401, headers=_challenge("a"))
+    responses.get(REALM, json={"token": "tok-a-pull"})
+    responses.get(f"{REG}/v2/a/tags/list", json={"tags": ["x"]})
+    responses.get(REALM, json={"token": "tok-b-guess"})
+    responses.get(f"{REG}/v2/b/tags/list", status=401, headers={"WWW-Authenticate": other})
+    responses.get(REALM, json={"token": "tok-b-real"})
+    responses.get(f"{REG}/v2/b/tags/list", json={"tags": ["y"]})
+    client = RegistryClient("registry.example.com", FAST, credentials=Credentials("u", "pass-word"))
+    assert client.tags("a") == ["x"]
+    assert client.tags("b") == ["y"]
+    token_calls = [c.request.url for c in responses.calls if c.request.url.startswith(REALM)]
+    assert "scope=repository%3Ab%3Apull&" in token_calls[1] + "&"
+    assert "scope=repository%3Ab%3Apull%2Cpush" in token_calls[2]
+    assert responses.calls[-1].request.headers["Authorization"] == "Bearer tok-b-real"
+
+
+@responses.activate
+def test_a_guessed_scope_the_token_service_refuses_falls_back_to_the_challenge() -> None:
+    """A token service that answers 403 for a scope outside the user's rights (the token spec
+    lets it refuse or grant less): the guess is dropped, the request goes out unauthenticated
+    and its challenge's scope is fetched as before."""
+    responses.get(f"{REG}/v2/a/tags/list", status=401, headers=_challenge("a"))
+    responses.get(REALM, json={"token": "tok-a-pull"})
+    responses.get(f"{REG}/v2/a/tags/list", json={"tags": ["x"]})
+    responses.get(REALM, status=403, json={"details": "access denied"})
+    responses.get(f"{REG}/v2/b/tags/list", status=401, headers=_challenge("b"))
+    responses.get(REALM, json={"token": "tok-b-pull"})
+    responses.get(f"{REG}/v2/b/tags/list", json={"tags": ["y"]})
+    client = RegistryClient("registry.example.com", FAST, credentials=Credentials("u", "pass-word"))
+    assert client.tags("a") == ["x"]
+    assert client.tags("b") == ["y"]
+    assert "Authorization" not in responses.calls[4].request.headers
+    assert responses.calls[-1].request.headers["Authorization"] == "Bearer tok-b-pull"

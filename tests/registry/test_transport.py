@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 
 import pytest
 import requests
@@ -149,3 +150,68 @@ def test_rate_limiter_spaces_requests() -> None:
     for _ in range(100):
         limiter.wait()
     assert time.monotonic() - start < 0.05
+
+
+@responses.activate
+@pytest.mark.parametrize("method", ["HEAD", "GET", "DELETE"])
+def test_netrc_never_replaces_our_authorization(
+    method: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """requests puts ~/.netrc Basic credentials over a request without `auth`; ours come from
+    the Docker config only, so a netrc entry for the registry must change nothing."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text(f"machine {HOST} login someone password netrc-pass-123\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    responses.add(method, URL, status=200)
+    transport, _ = make()
+    transport.send(method, URL, headers={"Authorization": "Bearer tok-123"})
+    transport.send(method, URL, params={"n": "10"})
+    assert responses.calls[0].request.headers["Authorization"] == "Bearer tok-123"
+    assert "Authorization" not in responses.calls[1].request.headers
+
+
+@responses.activate
+def test_a_redirected_light_request_is_followed() -> None:
+    """HEAD/GET/DELETE go out prepared by hand; a redirect (a registry answering from a
+    mirror or storage URL) is sent again the full way, which follows it."""
+    responses.head(URL, status=307, headers={"Location": f"https://{HOST}/v2/moved"})
+    responses.head(f"https://{HOST}/v2/moved", status=200, headers={"X-Where": "moved"})
+    transport, _ = make()
+    answer = transport.send("HEAD", URL)
+    assert answer.status_code == 200
+    assert answer.headers["X-Where"] == "moved"
+
+
+@responses.activate
+def test_light_requests_send_user_agent_and_keep_cookies() -> None:
+    """A load balancer's sticky cookie set on a light request is sent on the next ones."""
+    responses.get(URL, status=200, headers={"Set-Cookie": "lb=node-2; Path=/"}, json={})
+    responses.get(URL, status=200, json={})
+    transport, _ = make()
+    transport.send("GET", URL)
+    transport.send("GET", URL)
+    first, second = (call.request for call in responses.calls)
+    assert first.headers["User-Agent"].startswith("ci-env")
+    assert second.headers["Cookie"] == "lb=node-2"
+
+
+def test_a_pool_closed_by_the_pool_manager_is_not_reused() -> None:
+    """The adapter keeps one pool per origin; requests' pool manager may close pools behind it
+    (urllib3 1.26 closes the oldest when a fifth origin comes). A kept pool that was closed
+    must be replaced, not used."""
+    from tests.fakes._loopback import LoopbackApi  # noqa: PLC0415
+
+    api = LoopbackApi(lifetime=60).start()
+    try:
+        api.route("HEAD", r"/v2", lambda call: (200, {}, None))
+        transport, _ = make(max_attempts=1)
+        assert transport.send("HEAD", f"{api.url}/v2/").status_code == 200
+        # What urllib3 1.26's pool manager does to the pool it evicts: close it and forget it.
+        adapter = transport.session.get_adapter(api.url)
+        for pool in adapter._pools.values():  # noqa: SLF001
+            pool.close()
+        adapter.poolmanager.clear()
+        assert transport.send("HEAD", f"{api.url}/v2/").status_code == 200
+        assert api.calls("HEAD") == 2
+    finally:
+        api.stop()
