@@ -1,20 +1,24 @@
 """Benchmark: `ci-env cleanup` against a shell loop of `skopeo delete` on identical seeds.
 
-Starts its own local `docker-registry` (htpasswd auth, delete enabled) and measures two layouts
-of N tags (half `keep-<i>`, half `pr-<i>`, every tag its own image), each seeded three times:
+Starts its own local `docker-registry` (Bearer tokens or htpasswd, delete enabled) and measures
+two layouts of N tags (every tag its own image; in every repository, alternately `keep-<i>` and
+`pr-<i>`), each seeded three times:
   - one repository holding all N tags;
   - the same N tags spread over R repositories (`--repos`, default 20), cleaned as `PREFIX/*`.
 For each layout:
-  1. times `ci-env cleanup --delete-tag 'pr-.*'` on copy A;
+  1. times `ci-env cleanup --delete-tag 'pr-.*'` on copy A, with the CPU time the registry
+     and ci-env used meanwhile;
   2. times `for t in pr-...; do skopeo delete docker://HOST/REPO:$t; done` on copy B
      (the common hand-written alternative: resolve each tag, delete by digest);
   3. runs ci-env once more on copy C through a counting proxy, for requests per deleted tag.
-Prints both times, the ratio and the request count per layout.
+Prints both times, the ratio and the request count per layout, and the *registry bound*: the
+skopeo loop's time over the registry's own CPU time in the ci-env run spread over every core,
+the best ratio any client could reach on this machine (a client that cost nothing).
 
-Why two layouts: distribution 2.8 looks up every tag of the repository on each manifest delete
-(`DeleteManifest` untags whatever pointed at the digest), so with thousands of tags in one
-repository the registry's own work per delete (~60 ms at 2000 tags on 2 cores, ~5 ms at 20)
-bounds any client; spread over repositories the client's cost shows.
+Why two layouts: distribution 2.8 looks up every tag of the repository on each manifest
+delete (`DeleteManifest` untags whatever pointed at the digest), so with thousands of tags in
+one repository the registry's own work per delete (~60 ms at 2000 tags on 2 cores, ~5 ms at
+100) bounds any client; spread over repositories the client's cost shows.
 
 Usage: python bench/cleanup_bench.py [-n N] [--repos R] [--parallel P] [--auth token|htpasswd]
 """
@@ -25,6 +29,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -46,7 +51,7 @@ def seed(reg: LocalRegistry, repos: list[str], count: int) -> dict[str, list[str
     doomed: dict[str, list[str]] = {}
     for index, repo in enumerate(repos):
         share = range(index, count, len(repos))
-        names = [f"keep-{i}" if i % 2 else f"pr-{i}" for i in share]
+        names = [f"keep-{i}" if n % 2 else f"pr-{i}" for n, i in enumerate(share)]
         images.seed_bulk(reg, repo, [(name, CREATED) for name in names], workers=16)
         doomed[repo] = [name for name in names if name.startswith("pr-")]
     return doomed
@@ -61,10 +66,17 @@ def docker_config(directory: Path, reg: LocalRegistry, host: str) -> Path:
     return directory
 
 
-def run_cienv(host: str, repo: str, config: Path, parallel: int) -> float:
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_cienv(host: str, repo: str, config: Path, parallel: int) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the ci-env process)."""
     env = dict(os.environ, DOCKER_CONFIG=str(config), PYTHONPATH=str(ROOT))
     cmd = [sys.executable, "-m", "ci_env", "cleanup", "--repo", f"{host}/{repo}"]
     cmd += ["--delete-tag", "pr-.*", "--keep-newer-than", "0s", "--parallel", str(parallel)]
+    cpu = children_cpu()
     start = time.perf_counter()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
@@ -72,7 +84,7 @@ def run_cienv(host: str, repo: str, config: Path, parallel: int) -> float:
         raise SystemExit(
             f"ci-env cleanup failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
         )
-    return elapsed
+    return elapsed, children_cpu() - cpu
 
 
 def run_skopeo_loop(host: str, config: Path, doomed: dict[str, list[str]]) -> float:
@@ -101,7 +113,9 @@ def layout(reg: LocalRegistry, tmp: Path, n: int, repos: int, parallel: int) -> 
         copies[copy] = seed(reg, names, n)
     target = "{}/*" if repos > 1 else "{}/r000"
     config = docker_config(tmp / "direct", reg, reg.host)
-    cienv = run_cienv(reg.host, target.format(f"bench{repos}-a"), config, parallel)
+    registry_cpu = reg.cpu_seconds()
+    cienv, cienv_cpu = run_cienv(reg.host, target.format(f"bench{repos}-a"), config, parallel)
+    registry_cpu = reg.cpu_seconds() - registry_cpu
     skopeo = run_skopeo_loop(reg.host, config, copies["b"])
     check_left(reg, copies["a"], n)
     check_left(reg, copies["b"], n)
@@ -110,7 +124,14 @@ def layout(reg: LocalRegistry, tmp: Path, n: int, repos: int, parallel: int) -> 
         run_cienv(proxy.host, target.format(f"bench{repos}-c"), counted, parallel)
         requests = proxy.count()
     deleted = sum(len(tags) for tags in copies["a"].values())
-    return {"cienv": cienv, "skopeo": skopeo, "requests": requests, "deleted": deleted}
+    return {
+        "cienv": cienv,
+        "skopeo": skopeo,
+        "requests": requests,
+        "deleted": deleted,
+        "registry_cpu": registry_cpu,
+        "cienv_cpu": cienv_cpu,
+    }
 
 
 def main() -> None:
@@ -135,17 +156,23 @@ def main() -> None:
                 results[repos] = layout(reg, Path(tmp), args.n, repos, args.parallel)
     finally:
         reg.close()
+    cores = os.cpu_count() or 1
     print(
         f"\nN={args.n} tags, half deleted; {args.auth} auth; ci-env --parallel {args.parallel};"
-        " one run each"
+        f" {cores} cores; one run each"
     )
-    print("| layout | ci-env cleanup | skopeo delete loop | ratio | requests per deleted tag |")
-    print("|---|---|---|---|---|")
+    print(
+        "| layout | ci-env cleanup | skopeo delete loop | ratio | requests per deleted tag "
+        "| CPU in the ci-env run: registry / ci-env | registry bound |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for repos, r in results.items():
+        bound = r["skopeo"] / (r["registry_cpu"] / cores)
         print(
             f"| {repos} repositor{'y' if repos == 1 else 'ies'} | {r['cienv']:.2f} s "
             f"| {r['skopeo']:.2f} s | {r['skopeo'] / r['cienv']:.1f}x "
-            f"| {r['requests'] / r['deleted']:.3f} |"
+            f"| {r['requests'] / r['deleted']:.3f} "
+            f"| {r['registry_cpu']:.1f} s / {r['cienv_cpu']:.1f} s | {bound:.1f}x |"
         )
 
 

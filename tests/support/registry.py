@@ -125,6 +125,21 @@ class LocalRegistry:
                 time.sleep(0.05)
         raise RuntimeError(f"docker-registry did not start: {self.log_tail()}")
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the registry has used so far: its process group's."""
+        assert self.process is not None, "start() the registry first"
+        total = 0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # the process ended meanwhile
+            if int(fields[2]) == self.process.pid:  # pgrp: `timeout` leads the group
+                total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
+
     def log_tail(self) -> str:
         path = self.root / "registry.log"
         return path.read_text(errors="replace")[-2000:] if path.exists() else ""
