@@ -170,11 +170,11 @@ class Authenticator:
             challenge = self._scopes.get(key)
             guess = self._guess(key) if challenge is None else None
         if challenge is not None:
-            return {"Authorization": f"Bearer {self._token(challenge, key)}"}
+            return {"Authorization": f"Bearer {self._token(challenge)}"}
         if guess is None:
             return {}
         try:
-            return {"Authorization": f"Bearer {self._token(guess, key)}"}
+            return {"Authorization": f"Bearer {self._token(guess)}"}
         except CiEnvError as error:  # a guess only: let the registry's challenge tell
             logger.debug("no token for the guessed scope %s: %s", guess.scopes, error.message)
             with self._lock:
@@ -231,24 +231,33 @@ class Authenticator:
                 self._basic = True
             return not (already and sent) and bool(self._basic_header())
         self._learn(key, challenge)
-        self._token(challenge, key, refused=sent.removeprefix("Bearer "))
+        self._token(challenge, refused=sent.removeprefix("Bearer "))
         return True
 
-    def _token(self, challenge: Challenge, key: tuple[str, str], refused: str = "") -> str:
+    def _token(self, challenge: Challenge, refused: str = "") -> str:
         """A token for the challenge's scope, fetched once however many workers ask together
         (each fetch is a request and a signature); a cached one is reused unless refused."""
         scope = " ".join(challenge.scopes)
         with self._lock:
+            cached = self._usable(scope, refused)
             fetching = self._fetching.setdefault(scope, threading.Lock())
+        if cached is not None:
+            return cached
         with fetching:
             with self._lock:
-                cached = self._tokens.get(scope)
-            if cached and cached[1] > time.monotonic() and cached[0] != refused:
-                return cached[0]
+                cached = self._usable(scope, refused)
+            if cached is not None:  # another worker fetched it meanwhile
+                return cached
             token, expires_in = fetch_token(self.transport, challenge, self.credentials)
             with self._lock:
                 self._tokens[scope] = (token, time.monotonic() + expires_in - _TOKEN_MARGIN)
             return token
+
+    def _usable(self, scope: str, refused: str) -> str | None:
+        found = self._tokens.get(scope)
+        if found and found[1] > time.monotonic() and found[0] != refused:
+            return found[0]
+        return None
 
 
 def _realm_url(transport: Transport, challenge: Challenge) -> str:
