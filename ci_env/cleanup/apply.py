@@ -154,4 +154,29 @@ class Applier:
                     error = failed[0].exception()
                     assert error is not None
                     raise error
+        gone: dict[str, list[str]] = {}  # repository -> digests whose delete found them gone
+        for o in self.results:
+            if o.status is Status.GONE and o.op.kind is OpKind.DELETE:
+                gone.setdefault(o.repo, []).append(o.op.digest)
+        for job in jobs:
+            if job.plan.name in gone:
+                self._clear_dangling(job, gone[job.plan.name])
         return self.results
+
+    def _clear_dangling(self, job: Job, digests: list[str]) -> None:
+        """Tags of digests found already gone may still be listed (see
+        `Backend.clear_dangling`): one look per repository, only where that happened."""
+        name = job.plan.name
+        tags = [tag for digest in digests for tag in job.plan.tags_of(digest)]
+        if not tags:
+            return
+        try:
+            cleared = job.backend.clear_dangling(job.plan.repository, tags)
+        except CiEnvError as error:
+            logger.warning("%s: tags left without a manifest: %s", name, error.message)
+            return
+        if cleared:
+            logger.warning(
+                "%s: removed %d tag(s) the registry had left without a manifest: %s",
+                name, len(cleared), ", ".join(cleared),
+            )  # fmt: skip

@@ -101,7 +101,7 @@ def to_json(plan: Plan) -> str:
                     "items": [
                         {
                             "tag": item.tag,
-                            "digest": item.digest,
+                            "digest": item.digest or None,
                             "action": item.action.value,
                             "reason": item.reason,
                             "time": _time(item.time),
@@ -152,7 +152,7 @@ def from_data(data: Any) -> Plan:
 def _repo(entry: Any) -> RepoPlan:
     items = tuple(
         PlanItem(
-            digest=str(item["digest"]),
+            digest=str(item["digest"] or ""),
             tag=None if item["tag"] is None else str(item["tag"]),
             action=Action(item["action"]),
             reason=str(item["reason"]),

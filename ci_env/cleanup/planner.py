@@ -97,6 +97,10 @@ def plan_repository(backend: Backend, repository: str, s: Settings) -> RepoPlan:
         return RepoPlan(backend.registry, repository, backend.kind, (), message)
 
     try:
+        names = backend.tag_names(repository)
+        kept = None if names is None else policy.kept_by_name(names, s.rules, s.live)
+        if kept is not None:  # nothing can go: no digest needs resolving
+            return RepoPlan(backend.registry, repository, backend.kind, tuple(kept))
         images = _with_times(backend, repository, s, backend.list_images(repository))
         items = policy.evaluate(images, s.rules, s.now, s.live)
         graph = DigestGraph(

@@ -9,7 +9,7 @@ A tag whose decision needs a time nobody could find is kept: unknown age is neve
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -49,8 +49,8 @@ def _semver_key(tag: str) -> tuple[object, ...] | None:
     return (*release, 0, parts)
 
 
-def _highest_semver(images: Sequence[Image], count: int) -> set[str]:
-    keyed = [(key, tag) for i in images for tag in i.tags if (key := _semver_key(tag))]
+def _highest_semver(tags: Iterable[str], count: int) -> set[str]:
+    keyed = [(key, tag) for tag in tags if (key := _semver_key(tag))]
     keyed.sort(key=lambda pair: pair[0], reverse=True)
     return {tag for _, tag in keyed[:count]}
 
@@ -58,13 +58,13 @@ def _highest_semver(images: Sequence[Image], count: int) -> set[str]:
 class _NameRules:
     """The rules that decide from the tag name alone."""
 
-    def __init__(self, images: Sequence[Image], rules: Rules, live: LiveRefs | None) -> None:
+    def __init__(self, tags: Iterable[str], rules: Rules, live: LiveRefs | None) -> None:
         self.rules = rules
         self.live = live
         self.delete = [re.compile(p) for p in rules.delete_tags]
         self.keep = [re.compile(p) for p in rules.keep_tags]
         count = rules.keep_semver
-        self.semver = _highest_semver(images, count) if count else set()
+        self.semver = _highest_semver(tags, count) if count else set()
 
     def reason(self, tag: str | None) -> str | None:
         """A 'kept: ...' reason, or None when time rules must decide."""
@@ -90,7 +90,7 @@ class _NameRules:
 def _split(
     images: Sequence[Image], rules: Rules, live: LiveRefs | None
 ) -> tuple[list[PlanItem], list[_Pending]]:
-    names = _NameRules(images, rules, live)
+    names = _NameRules((tag for image in images for tag in image.tags), rules, live)
     decided: list[PlanItem] = []
     pending: list[_Pending] = []
     for image in images:
@@ -101,6 +101,21 @@ def _split(
             else:
                 decided.append(PlanItem(image.digest, tag, Action.KEEP, reason, image.time))
     return decided, pending
+
+
+def kept_by_name(
+    tags: Sequence[str], rules: Rules, live: LiveRefs | None = None
+) -> list[PlanItem] | None:
+    """One KEEP item per tag when the name rules keep every tag (nothing here can go, so no
+    digest is needed: items carry ""); None when some tag is left to the other rules."""
+    names = _NameRules(tags, rules, live)
+    items = []
+    for tag in sorted(tags):
+        reason = names.reason(tag)
+        if reason is None:
+            return None
+        items.append(PlanItem("", tag, Action.KEEP, reason))
+    return items
 
 
 def _uses_time(rules: Rules) -> bool:

@@ -166,6 +166,12 @@ class Backend(ABC):
     def list_images(self, repository: str) -> list[Image]:
         """Every tag of `repository` grouped by digest (plus untagged images if listed)."""
 
+    def tag_names(self, repository: str) -> list[str] | None:
+        """Tag names alone where `list_images` costs a request per tag (it then reuses this
+        listing); None where it costs no more. A repository in which no tag could go by its
+        name is then planned without resolving any digest."""
+        return None
+
     @abstractmethod
     def manifest(self, repository: str, digest: str) -> Manifest:
         """Read one manifest by digest. NotFoundError when it is gone."""
@@ -225,6 +231,12 @@ class Backend(ABC):
                 raise
             return OpResult(op, error=error)
         return OpResult(op, method=method)
+
+    def clear_dangling(self, repository: str, tags: Sequence[str]) -> list[str]:
+        """After deletes that answered "already gone": remove those planned `tags` that the
+        registry still lists without a manifest behind them; returns the tags removed.
+        Default: nothing (registries that delete tags and manifests together)."""
+        return []
 
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release pooled connections."""

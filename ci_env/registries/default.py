@@ -11,14 +11,22 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import ClassVar
 
 from ci_env.errors import NotFoundError, UnsupportedError
-from ci_env.registries.base import Backend, BackendOptions, Description, Image, Manifest
+from ci_env.registries.base import (
+    OCI_MANIFEST,
+    Backend,
+    BackendOptions,
+    Description,
+    Image,
+    Manifest,
+)
 from ci_env.registry.client import Descriptor, RegistryClient
-from ci_env.registry.untag import UntagLadder
+from ci_env.registry.untag import UntagLadder, untag_by_throwaway
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +62,8 @@ class DistributionBackend(Backend):
         self.client = RegistryClient(registry, options)
         self._ladder: UntagLadder | None = None
         self._ladder_lock = threading.Lock()
+        self._listed: dict[str, list[str]] = {}  # tag_names() for the list_images() after it
+        self._listed_lock = threading.Lock()
 
     # --- hooks for native backends ------------------------------------------------------
 
@@ -79,8 +89,18 @@ class DistributionBackend(Backend):
         except NotFoundError:
             return []
 
-    def list_images(self, repository: str) -> list[Image]:
+    def tag_names(self, repository: str) -> list[str] | None:
+        if type(self).list_images is not DistributionBackend.list_images:
+            return None  # a native listing: digests come with the names
         tags = self.list_tags(repository)
+        with self._listed_lock:
+            self._listed[repository] = tags
+        return tags
+
+    def list_images(self, repository: str) -> list[Image]:
+        with self._listed_lock:
+            listed = self._listed.pop(repository, None)
+        tags = self.list_tags(repository) if listed is None else listed
         workers = max(1, min(self.list_workers, len(tags)))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             found = list(pool.map(lambda tag: (tag, self.client.head(repository, tag)), tags))
@@ -118,6 +138,20 @@ class DistributionBackend(Backend):
         """DELETE by digest; NotFoundError (404 MANIFEST_UNKNOWN) means already gone."""
         self.client.delete_manifest(repository, digest)
         return "DELETE /v2 manifest by digest"
+
+    def clear_dangling(self, repository: str, tags: Sequence[str]) -> list[str]:
+        """distribution deletes a manifest before it untags it: a registry stopped in between
+        leaves the tag listed but unreadable, and the retried delete answers 404. Such a tag
+        goes the throwaway way (moved to a throwaway manifest that is then deleted)."""
+        if not tags:
+            return []
+        listed = set(self.list_tags(repository))
+        cleared = []
+        for tag in tags:
+            if tag in listed and self.client.head(repository, tag) is None:
+                untag_by_throwaway(self.client, repository, tag, OCI_MANIFEST)
+                cleared.append(tag)
+        return cleared
 
     def close(self) -> None:
         self.client.close()

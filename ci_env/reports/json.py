@@ -26,7 +26,7 @@ def _row(row: Row) -> dict[str, Any]:
     return {
         "repo": row.repo,
         "tag": row.tag,
-        "digest": row.digest,
+        "digest": row.digest or None,  # None: a kept tag whose digest was never needed
         "action": row.action.value,
         "reason": row.reason,
         "created": _time(row.created),

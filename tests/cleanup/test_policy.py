@@ -152,3 +152,20 @@ def test_referrer_tags_are_not_counted_as_latest() -> None:
     assert got["app"] == "kept: one of the 1 latest"
     assert policy.referrer_subject(subject.replace(":", "-") + ".att") == subject
     assert policy.referrer_subject("sha256-short") is None
+
+
+def test_kept_by_name_needs_no_digest_only_when_nothing_can_go() -> None:
+    """A repository whose every tag the name rules keep is planned from names alone; one tag
+    left to the other rules (here: matching delete.tags) and the full plan is needed."""
+    rules = Rules(delete_tags=("pr-.*",), keep_tags=("main",), keep_semver=1)
+    items = policy.kept_by_name(["main", "v1.0.0", "latest", "nightly"], rules)
+    assert items is not None
+    assert {i.tag: (i.digest, i.action, i.reason) for i in items} == {
+        "latest": ("", Action.KEEP, "kept: does not match delete.tags"),
+        "main": ("", Action.KEEP, "kept: does not match delete.tags"),
+        "nightly": ("", Action.KEEP, "kept: does not match delete.tags"),
+        "v1.0.0": ("", Action.KEEP, "kept: does not match delete.tags"),
+    }
+    assert policy.kept_by_name(["main", "pr-3"], rules) is None
+    assert policy.kept_by_name(["v1", "v2"], Rules(keep_semver=1)) is None  # v1 may go by time
+    assert policy.kept_by_name([], rules) == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 
 from tests.commands.clirun import base_env, run_cli
 from tests.support import images
-from tests.support.faultproxy import FaultProxy, status
+from tests.support.faultproxy import FaultProxy, hook, status
 from tests.support.registry import LocalRegistry
 
 OLD = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
@@ -286,3 +287,70 @@ def test_dry_run_from_werf_variable(registry: LocalRegistry, tmp_path: Path) -> 
     done = cleanup(env, registry.host)
     assert done.returncode == 0 and "would-delete" in done.stdout
     assert images.list_tags(registry, REPO) == ["pr-1"]
+
+
+@pytest.mark.slow
+def test_a_repository_with_nothing_to_delete_costs_its_listing_only(
+    registry: LocalRegistry, tmp_path: Path
+) -> None:
+    """No tag matches delete.tags (or all are kept by name): the plan needs no digest, so
+    the registry sees the tag listing and nothing else; the report says null for digests and
+    still validates. A repository with a candidate is resolved and cleaned as before."""
+    for tag in ("v1.0.0", "main", "latest"):
+        push(registry, tag)
+    images.push_image(registry, "grp/other", "pr-9", created=OLD, via="http")
+    images.push_image(registry, "grp/other", "v2", created=OLD, via="http")
+    report = tmp_path / "report.json"
+    with FaultProxy(registry.url) as proxy:
+        env = cli_env(tmp_path, registry, proxy.host)
+        done = run_cli(
+            "cleanup", "--repo", f"{proxy.host}/{REPO}", "--repo", f"{proxy.host}/grp/other",
+            "--delete-tag", "pr-.*", "--keep-tag", "main", "--report-json", str(report),
+            env=env, timeout=120,
+        )  # fmt: skip
+        seen = [(r.method, r.path) for r in proxy.records if r.status != 401]
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [s for s in seen if REPO in s[1]] == [("GET", f"/v2/{REPO}/tags/list")]
+    assert ("HEAD", "/v2/grp/other/manifests/v2") in seen
+    assert images.list_tags(registry, REPO) == ["latest", "main", "v1.0.0"]
+    assert images.list_tags(registry, "grp/other") == ["v2"]
+    data = json.loads(report.read_text())
+    kept = {i["tag"]: (i["digest"], i["reason"]) for i in data["repositories"][0]["items"]}
+    assert kept == {
+        "latest": (None, "kept: does not match delete.tags"),
+        "main": (None, "kept: does not match delete.tags"),
+        "v1.0.0": (None, "kept: does not match delete.tags"),
+    }
+    schema = Path(__file__).resolve().parents[2] / "docs" / "cleanup-report.schema.json"
+    checked = subprocess.run(
+        ["check-jsonschema", "--schemafile", str(schema), str(report)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.slow
+def test_a_tag_left_without_its_manifest_is_removed(
+    registry: LocalRegistry, tmp_path: Path
+) -> None:
+    """distribution 2.8 deletes a manifest's revision before it untags it; a registry killed
+    in between (`registry killed and restarted mid-run` in the fault suite) leaves the tag
+    listed but unreadable, and the retried DELETE answers 404. Here the revision goes just
+    before the DELETE arrives, as if an earlier attempt had got that far: the run must not
+    stop at "already gone" but remove the tag."""
+    doomed = push(registry, "pr-1")
+    push(registry, "v1")
+    revisions = registry.storage / "docker/registry/v2/repositories" / REPO / "_manifests/revisions"
+
+    def half_delete(method: str, path: str) -> None:
+        shutil.rmtree(revisions / "sha256" / doomed.split(":", 1)[1])
+
+    with FaultProxy(registry.url) as proxy:
+        proxy.add(hook(half_delete, method="DELETE", path=f"/manifests/{doomed}"))
+        env = cli_env(tmp_path, registry, proxy.host)
+        done = cleanup(env, proxy.host, "--delete-tag", "pr-.*")
+        deletes = [r.status for r in proxy.records if r.method == "DELETE"]
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert deletes[0] == 404  # the half-done delete, reported as already gone
+    assert "without a manifest: pr-1" in done.stderr
+    assert images.list_tags(registry, REPO) == ["v1"]
