@@ -193,16 +193,8 @@ class Backend(ABC):
         """The digest `tag` points at now, or None when the tag does not exist."""
 
     def check_still_at(self, repository: str, tag: str, digest: str) -> None:
-        """Before an untag: NotFoundError when the tag is gone (done), RegistryError when it
-        was pushed again since the plan was made (someone's new image: left alone)."""
-        current = self.resolve(repository, tag)
-        if current is None:
-            raise NotFoundError(f"tag {repository}:{tag} is already gone", status=404)
-        if current != digest:
-            raise RegistryError(
-                f"tag {repository}:{tag} moved: it now points at {current}, not {digest}",
-                "it was pushed again after the plan was made; left alone — run cleanup again",
-            )
+        """Before an untag: see `ensure_still_at`."""
+        ensure_still_at(repository, tag, digest, self.resolve(repository, tag))
 
     @abstractmethod
     def untag(self, repository: str, tag: str, digest: str) -> str:
@@ -240,6 +232,18 @@ class Backend(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release pooled connections."""
+
+
+def ensure_still_at(repository: str, tag: str, planned: str, current: str | None) -> None:
+    """NotFoundError when the tag is gone (done); RegistryError when it points elsewhere than
+    planned: it was pushed again since the plan was made, someone's new image, left alone."""
+    if current is None:
+        raise NotFoundError(f"tag {repository}:{tag} is already gone", status=404)
+    if current != planned:
+        raise RegistryError(
+            f"tag {repository}:{tag} moved: it now points at {current}, not {planned}",
+            "it was pushed again after the plan was made; left alone — run cleanup again",
+        )
 
 
 def first_pattern_match(patterns: Iterable[str], host: str) -> bool:

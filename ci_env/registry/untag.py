@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable
 
 from ci_env.errors import NotFoundError, RegistryError, UnsupportedError
-from ci_env.registries.base import OCI_INDEX, OCI_MANIFEST
+from ci_env.registries.base import OCI_INDEX, OCI_MANIFEST, ensure_still_at
 from ci_env.registry.client import Descriptor, RegistryClient, sha256_digest
 
 logger = logging.getLogger(__name__)
@@ -109,19 +109,10 @@ def untag_by_throwaway(client: RegistryClient, repository: str, tag: str, media_
 
 
 def still_at(client: RegistryClient, repository: str, tag: str, digest: str) -> Descriptor:
-    """The tag's current head, checked to still point at the planned `digest`.
-
-    NotFoundError when the tag is gone (done); RegistryError when it was pushed again since
-    the plan was made — that is someone's new image, left alone.
-    """
+    """The tag's current head, checked by `ensure_still_at` to point at the planned `digest`."""
     current = client.head(repository, tag)
-    if current is None:
-        raise NotFoundError(f"tag {repository}:{tag} is already gone", status=404)
-    if current.digest != digest:
-        raise RegistryError(
-            f"tag {repository}:{tag} moved: it now points at {current.digest}, not {digest}",
-            "it was pushed again after the plan was made; left alone — run cleanup again",
-        )
+    ensure_still_at(repository, tag, digest, current.digest if current else None)
+    assert current is not None  # ensure_still_at raised otherwise
     return current
 
 
