@@ -101,7 +101,12 @@ def plan_repository(backend: Backend, repository: str, s: Settings) -> RepoPlan:
         kept = None if names is None else policy.kept_by_name(names, s.rules, s.live)
         if kept is not None:  # nothing can go: no digest needs resolving
             return RepoPlan(backend.registry, repository, backend.kind, tuple(kept))
-        images = _with_times(backend, repository, s, backend.list_images(repository))
+        listed = (
+            backend.list_images(repository)
+            if names is None
+            else backend.images_of(repository, names)
+        )
+        images = _with_times(backend, repository, s, listed)
         items = policy.evaluate(images, s.rules, s.now, s.live)
         graph = DigestGraph(
             images,

@@ -167,10 +167,15 @@ class Backend(ABC):
         """Every tag of `repository` grouped by digest (plus untagged images if listed)."""
 
     def tag_names(self, repository: str) -> list[str] | None:
-        """Tag names alone where `list_images` costs a request per tag (it then reuses this
-        listing); None where it costs no more. A repository in which no tag could go by its
-        name is then planned without resolving any digest."""
+        """Tag names alone where `list_images` costs a request per tag (`images_of` then
+        resolves them); None where it costs no more. A repository in which no tag could go by
+        its name is then planned without resolving any digest."""
         return None
+
+    def images_of(self, repository: str, tags: Sequence[str]) -> list[Image]:
+        """`list_images` for tags `tag_names` listed. Default: list again (for backends that
+        do not offer `tag_names`)."""
+        return self.list_images(repository)
 
     @abstractmethod
     def manifest(self, repository: str, digest: str) -> Manifest:

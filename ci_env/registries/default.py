@@ -62,8 +62,6 @@ class DistributionBackend(Backend):
         self.client = RegistryClient(registry, options)
         self._ladder: UntagLadder | None = None
         self._ladder_lock = threading.Lock()
-        self._listed: dict[str, list[str]] = {}  # tag_names() for the list_images() after it
-        self._listed_lock = threading.Lock()
 
     # --- hooks for native backends ------------------------------------------------------
 
@@ -92,15 +90,12 @@ class DistributionBackend(Backend):
     def tag_names(self, repository: str) -> list[str] | None:
         if type(self).list_images is not DistributionBackend.list_images:
             return None  # a native listing: digests come with the names
-        tags = self.list_tags(repository)
-        with self._listed_lock:
-            self._listed[repository] = tags
-        return tags
+        return self.list_tags(repository)
 
     def list_images(self, repository: str) -> list[Image]:
-        with self._listed_lock:
-            listed = self._listed.pop(repository, None)
-        tags = self.list_tags(repository) if listed is None else listed
+        return self.images_of(repository, self.list_tags(repository))
+
+    def images_of(self, repository: str, tags: Sequence[str]) -> list[Image]:
         workers = max(1, min(self.list_workers, len(tags)))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             found = list(pool.map(lambda tag: (tag, self.client.head(repository, tag)), tags))
@@ -143,8 +138,6 @@ class DistributionBackend(Backend):
         """distribution deletes a manifest before it untags it: a registry stopped in between
         leaves the tag listed but unreadable, and the retried delete answers 404. Such a tag
         goes the throwaway way (moved to a throwaway manifest that is then deleted)."""
-        if not tags:
-            return []
         listed = set(self.list_tags(repository))
         cleared = []
         for tag in tags:
