@@ -12,8 +12,9 @@ from pathlib import Path
 import responses
 
 from ci_env.registries.base import BackendOptions
+from ci_env.registries.default import DistributionBackend
 from ci_env.registries.nexus import NexusBackend
-from tests.support.images import list_tags, manifest_exists, push_image, tag
+from tests.registries.distribution_kinds import untag_by_throwaway_then_delete
 from tests.support.registry import LocalRegistry
 
 REPO = "docker-hosted/team/app"
@@ -22,21 +23,12 @@ REPO = "docker-hosted/team/app"
 def test_path_prefixed_repository_untag_by_throwaway_and_delete(
     registry: LocalRegistry, tmp_path: Path
 ) -> None:
-    kept = push_image(registry, REPO, "v1", via="http")
-    tag(registry, REPO, "v1", "pr-1")
-    doomed = push_image(registry, REPO, "pr-2", seed="other", via="http")
-    options = BackendOptions(docker_config=str(registry.write_docker_config(tmp_path)))
-    backend = NexusBackend(registry.host, options)
-    try:
+    # No `DELETE manifests/<tag>` rung on Nexus (it deletes the whole manifest there).
+    def listing(backend: DistributionBackend, kept: str, doomed: str) -> None:
         images = {image.digest: image.tags for image in backend.list_images(REPO)}
         assert images == {kept: ("pr-1", "v1"), doomed: ("pr-2",)}
-        # No `DELETE manifests/<tag>` rung on Nexus (it deletes the whole manifest there).
-        assert backend.untag(REPO, "pr-1", kept) == "throwaway manifest"
-        assert backend.delete(REPO, doomed) == "DELETE /v2 manifest by digest"
-    finally:
-        backend.close()
-    assert list_tags(registry, REPO) == ["v1"]
-    assert manifest_exists(registry, REPO, kept) and not manifest_exists(registry, REPO, doomed)
+
+    untag_by_throwaway_then_delete(registry, tmp_path, REPO, NexusBackend, listing)
 
 
 @responses.activate

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.reliability.harness import Result, base_env, run_cli, write_auth_config
+from tests.reliability.harness import TRACEBACK, Result, base_env, run_cli, write_auth_config
 from tests.support import faultproxy as fp
 from tests.support.images import list_tags, seed_bulk, tag
 from tests.support.registry import LocalRegistry
@@ -50,6 +50,19 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return not (self.wrongly_deleted or self.missing or self.unreported)
+
+    def assert_converged(self, *, injected: bool = True) -> None:
+        """Nothing kept was lost, every planned removal is done and reported, the last run
+        exited 0 without a traceback, and (when `injected`) the fault really happened."""
+        logs = "\n".join(r.describe() for r in self.results)
+        assert not self.wrongly_deleted, f"kept tags lost: {self.wrongly_deleted}\n{logs}"
+        assert not self.missing, f"planned removals left after re-runs: {self.missing}\n{logs}"
+        assert not self.unreported, f"tags missing from the report: {self.unreported}\n{logs}"
+        assert self.results[-1].code == 0, logs
+        assert all(TRACEBACK not in r.output for r in self.results), logs
+        assert self.planned > 0 and self.deleted == self.planned
+        if injected:
+            assert self.retries > 0, "the fault was never injected"
 
 
 def _restart_mid_run(reg: LocalRegistry) -> list[fp.Fault]:
