@@ -3,6 +3,9 @@
 - `parallel` workers share one backend (one pooled session) per registry; backends that
   override `Backend.apply` (batch APIs) get chunks of `BATCH` operations per call.
 - `--max-requests-per-second` is enforced by the backends' shared transport limiter.
+- Before each wave a repository's plan is re-validated (`revalidate`): tags pushed or moved
+  since planning protect their digests; a check that fails closes the repository (or the
+  second wave) with nothing more deleted. `plans` holds the plans as finally carried out.
 - Applying a saved plan re-resolves each planned tag first: a tag that moved is skipped and
   reported, a tag already gone counts as done — so a second run after a crash finishes the job.
 - A failed operation is recorded and the run goes on; an AuthError stops everything at once
@@ -14,10 +17,12 @@ from __future__ import annotations
 import enum
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 
+from ci_env.cleanup import revalidate
 from ci_env.cleanup.graph import short
 from ci_env.cleanup.plan import RepoPlan
 from ci_env.errors import AuthError, CiEnvError
@@ -75,6 +80,8 @@ class Applier:
         self.recheck = recheck
         self.on_done = on_done or (lambda count: None)
         self.results: list[Outcome] = []
+        self.plans: dict[str, RepoPlan] = {}  # name -> the plan as re-validated and carried out
+        self._seen: dict[str, Mapping[str, str]] = {}  # name -> tag -> digest seen so far
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
@@ -135,14 +142,51 @@ class Applier:
             if self._stop.is_set():
                 return
 
+    def _revalidate(self, job: Job, wave: int) -> Job | None:
+        """The job with its plan checked against the registry now; None when the check
+        failed and the wave must not run in this repository (recorded as failures)."""
+        name = job.plan.name
+        seen = self._seen.get(name) or revalidate.planned_tags(job.plan)
+        try:
+            checked = revalidate.revalidate(
+                job.backend, job.plan, seen, wave=wave, kept_too=self.recheck
+            )
+        except AuthError:
+            raise
+        except CiEnvError as error:
+            return self._closed(job, wave, error.render().removeprefix("error: "))
+        if checked.protected:
+            logger.warning(
+                "%s: %d planned removal(s) changed: tags appeared or moved since planning",
+                name, checked.protected,
+            )  # fmt: skip
+        self._seen[name] = checked.seen
+        self.plans[name] = checked.plan
+        return Job(checked.plan, job.backend)
+
+    def _closed(self, job: Job, wave: int, why: str) -> Job | None:
+        name = job.plan.name
+        if wave == 0:
+            text = f"the re-check before deleting failed: {why}; nothing was deleted here"
+            plan = replace(job.plan, error=text)
+            self.plans[name] = plan
+            return Job(plan, job.backend)
+        text = f"not run: the re-check before the second wave failed: {why}"
+        self._record([Outcome(name, op, Status.FAILED, text) for op in job.plan.waves()[1]])
+        return None
+
     def run(self, jobs: Sequence[Job]) -> list[Outcome]:
-        """Apply every job's operations, wave by wave (see `RepoPlan.waves`); AuthError
-        propagates after the pool stops."""
+        """Apply every job's operations, wave by wave (see `RepoPlan.waves`), each repository
+        re-validated right before each wave; AuthError propagates after the pool stops."""
+        self.plans = {job.plan.name: job.plan for job in jobs}
+        current = list(jobs)
         with ThreadPoolExecutor(self.parallel, thread_name_prefix="cleanup") as pool:
             for wave in (0, 1):
+                checked = list(pool.map(partial(self._revalidate, wave=wave), current))
+                current = [job for job in checked if job is not None]
                 futures: list[Future[None]] = [
                     pool.submit(self._run, job, chunk)
-                    for job in jobs
+                    for job in current
                     for chunk in _chunks(job, wave)
                 ]
                 done, _ = wait(futures, return_when=FIRST_EXCEPTION)
@@ -154,6 +198,7 @@ class Applier:
                     error = failed[0].exception()
                     assert error is not None
                     raise error
+        jobs = [Job(self.plans[job.plan.name], job.backend) for job in jobs]
         gone: dict[str, list[str]] = {}  # repository -> digests whose delete found them gone
         for o in self.results:
             if o.status is Status.GONE and o.op.kind is OpKind.DELETE:

@@ -10,7 +10,10 @@ and cosign `.sig/.att/.sbom` tags). With that set of *needed* digests:
 - the children of a deleted index (nested ones too) are deleted after it unless something kept
   needs them: they are parts of that image, not images of their own, so `untagged: keep` does
   not keep them (that is how GHCR and ECR fill up with orphaned platform manifests);
-- a needed manifest that cannot be read fails the repository closed, naming the kept tag.
+- a needed manifest that cannot be read fails the repository closed, naming the kept tag;
+  one that answers a definite 404 MANIFEST_UNKNOWN (a child another tool deleted) is *broken*:
+  closed too by default, or with `skip_broken` the kept tags that need it are reported as
+  broken and left alone with everything they still reference, and the rest is cleaned.
 
 The graph does no I/O: the caller loops `wants()` -> read -> `learn(...)` until nothing is
 wanted, then takes `items()`. Manifests are only read where they can have children: digests
@@ -25,6 +28,9 @@ from dataclasses import dataclass, field
 from ci_env.cleanup.plan import Action, PlanItem
 from ci_env.cleanup.policy import referrer_subject
 from ci_env.registries.base import INDEX_MEDIA_TYPES, Image, Manifest
+
+# Media types that say nothing about a manifest (no type, or a generic one).
+_UNKNOWN = frozenset({"", "application/json", "text/plain", "application/octet-stream"})
 
 
 @dataclass(frozen=True)
@@ -59,8 +65,11 @@ class DigestGraph:
         *,
         keep_orphan_referrers: bool = False,
         use_referrers_api: bool = False,
+        skip_broken: bool = False,
     ) -> None:
         self.items_in = list(items)
+        self.skip_broken = skip_broken
+        self.broken: dict[str, str] = {}  # digest -> error text (404 MANIFEST_UNKNOWN)
         self.keep_orphans = keep_orphan_referrers
         self.use_api = use_referrers_api
         self.media = {image.digest: image.media_type for image in images}
@@ -85,8 +94,10 @@ class DigestGraph:
         manifests: Mapping[str, Manifest] | None = None,
         referrers: Mapping[str, Iterable[str]] | None = None,
         unreadable: Mapping[str, str] | None = None,
+        broken: Mapping[str, str] | None = None,
     ) -> None:
         self.manifests.update(manifests or {})
+        self.broken.update(broken or {})
         self.referrers.update({d: tuple(r) for d, r in (referrers or {}).items()})
         self.unreadable.update(unreadable or {})
 
@@ -99,9 +110,11 @@ class DigestGraph:
                 return subject
         return None
 
+    def _known(self, digest: str) -> bool:
+        return digest in self.manifests or digest in self.unreadable or digest in self.broken
+
     def _may_have_children(self, digest: str) -> bool:
-        media = self.media.get(digest, "")
-        return not media or media in INDEX_MEDIA_TYPES
+        return may_have_children(self.media.get(digest, ""))
 
     # ---- the closure ----------------------------------------------------------------------
 
@@ -124,7 +137,7 @@ class DigestGraph:
         manifest = self.manifests.get(digest)
         if manifest is not None:
             out.extend(manifest.children)
-        elif digest not in self.unreadable and self._may_have_children(digest):
+        elif not self._known(digest) and self._may_have_children(digest):
             state.wants_m.add(digest)
         if self.use_api:
             if digest in self.referrers:
@@ -157,8 +170,7 @@ class DigestGraph:
             if self.use_api and digest not in self.referrers:
                 wants_r.add(digest)
             # A deleted index is read to find its children (unreadable: they stay).
-            known = digest in self.manifests or digest in self.unreadable
-            if not known and self._may_have_children(digest):
+            if not self._known(digest) and self._may_have_children(digest):
                 wants_m.add(digest)
         return Wants(frozenset(wants_m), frozenset(wants_r))
 
@@ -187,14 +199,15 @@ class DigestGraph:
     def items(self) -> list[PlanItem]:
         """The final plan items. Raises ClosedError when a needed manifest was unreadable."""
         state = self._closure()
-        for digest, error in self.unreadable.items():
-            if digest in state.needed:
-                root = state.needed[digest]
-                what = "" if digest == root else f" (it needs {digest})"
-                raise ClosedError(f"cannot read the manifest of kept tag {root}{what}: {error}")
+        self._fail_closed(state.needed)
         needed = state.needed
         _, extra = self._cascade(needed)
+        broken = self.broken_tags()
         out = [self._settle(item, needed, extra) for item in self.items_in]
+        out = [
+            i.but(Action.KEEP, f"kept: broken ({broken[i.tag]})") if i.tag in broken else i
+            for i in out
+        ]
         present = {item.digest for item in out}
         out.extend(
             PlanItem(digest, None, Action.DELETE, reason)
@@ -202,6 +215,48 @@ class DigestGraph:
             if digest not in present
         )
         return out
+
+    def _fail_closed(self, needed: Mapping[str, str]) -> None:
+        closing = dict(self.unreadable)
+        if not self.skip_broken:
+            closing.update(self.broken)
+        for digest, error in closing.items():
+            if digest in needed:
+                root = needed[digest]
+                what = "" if digest == root else f" (it needs {digest})"
+                hint = (
+                    "; pass --on-broken skip (policy `broken: skip`) to leave broken tags alone"
+                    if digest in self.broken
+                    else ""
+                )
+                raise ClosedError(
+                    f"cannot read the manifest of kept tag {root}{what}: {error}{hint}"
+                )
+
+    def broken_tags(self) -> dict[str, str]:
+        """Kept tags that need a broken (404 MANIFEST_UNKNOWN) manifest -> what is missing."""
+        if not self.broken:
+            return {}
+        found: dict[str, str] = {}
+        for digest, tag in self._roots():
+            missing = self._missing_from(digest)
+            if missing is not None and tag != digest:
+                found[tag] = f"needs {missing}, which answers 404 MANIFEST_UNKNOWN"
+        return found
+
+    def _missing_from(self, start: str) -> str | None:
+        """The first broken digest `start` reaches through known edges, if any."""
+        seen: set[str] = set()
+        stack = [start]
+        while stack:
+            digest = stack.pop()
+            if digest in seen:
+                continue
+            seen.add(digest)
+            if digest in self.broken:
+                return digest
+            stack.extend(self._edges(digest, _State()))
+        return None
 
     def _settle(
         self, item: PlanItem, needed: Mapping[str, str], extra: Mapping[str, str]
@@ -233,6 +288,12 @@ class DigestGraph:
                 return item.but(Action.KEEP, f"kept: needed by kept tag {needed[item.digest]}")
             return item.but(Action.UNTAG, f"untagged: referrer of deleted {short(subject)}")
         return item.but(Action.DELETE, f"deleted: referrer of deleted {short(subject)}")
+
+
+def may_have_children(media_type: str) -> bool:
+    """Unknown or generic types are read: a kept index served as `application/json` (by a
+    caching proxy, say) must still have its children kept."""
+    return media_type.split(";")[0].strip().lower() in _UNKNOWN | INDEX_MEDIA_TYPES
 
 
 def short(digest: str) -> str:

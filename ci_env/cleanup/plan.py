@@ -46,6 +46,7 @@ class RepoPlan:
     kind: str
     items: tuple[PlanItem, ...] = ()
     error: str | None = None  # the repository failed closed: nothing is deleted there
+    broken: tuple[str, ...] = ()  # "tag: what is missing" for kept tags left alone as broken
 
     @property
     def name(self) -> str:
@@ -98,6 +99,7 @@ def to_json(plan: Plan) -> str:
                     "repository": repo.repository,
                     "kind": repo.kind,
                     "error": repo.error,
+                    "broken": list(repo.broken),
                     "items": [
                         {
                             "tag": item.tag,
@@ -160,8 +162,14 @@ def _repo(entry: Any) -> RepoPlan:
         )
         for item in entry["items"]
     )
+    broken = tuple(str(text) for text in entry.get("broken") or ())
     return RepoPlan(
-        str(entry["registry"]), str(entry["repository"]), str(entry["kind"]), items, entry["error"]
+        str(entry["registry"]),
+        str(entry["repository"]),
+        str(entry["kind"]),
+        items,
+        entry["error"],
+        broken,
     )
 
 

@@ -21,8 +21,11 @@ from ci_env.cleanup.gitrefs import LiveRefs
 from ci_env.cleanup.graph import ClosedError, DigestGraph
 from ci_env.cleanup.plan import RepoPlan
 from ci_env.cleanup.rules import Rules
-from ci_env.errors import AuthError, CiEnvError, UsageError
+from ci_env.errors import AuthError, CiEnvError, NotFoundError, RegistryError, UsageError
 from ci_env.registries.base import Backend, Image, Manifest
+from ci_env.registry.client import DIGEST_MISMATCH
+
+MISSING = "MANIFEST_UNKNOWN"
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +40,7 @@ class Settings:
     live: LiveRefs | None = None
     keep_orphan_referrers: bool = False
     parallel: int = 8
+    skip_broken: bool = False  # --on-broken skip (policy `broken: skip`)
 
 
 def _map(parallel: int, func: Callable[[T], R], items: Sequence[T]) -> list[R]:
@@ -60,14 +64,25 @@ def _with_times(backend: Backend, repository: str, s: Settings, images: list[Ima
     ]
 
 
-def _read(backend: Backend, repository: str, digest: str) -> Manifest | str:
-    """The manifest, or the error text when it cannot be read (AuthError still stops the run)."""
+def _read(backend: Backend, repository: str, digest: str) -> Manifest | CiEnvError:
+    """The manifest, or the error when it cannot be read. AuthError still stops the run, and
+    a body that does not hash to its digest (a lying registry) closes the repository."""
     try:
         return backend.manifest(repository, digest)
     except AuthError:
         raise
+    except RegistryError as error:
+        if error.code == DIGEST_MISMATCH:
+            raise
+        return error
     except CiEnvError as error:
-        return error.message
+        return error
+
+
+def is_broken(error: CiEnvError) -> bool:
+    """Only a definite 404 MANIFEST_UNKNOWN is a missing manifest; timeouts, 5xx and other
+    404s (a proxy's, a repository's) may be passing and still fail closed."""
+    return isinstance(error, NotFoundError) and error.status == 404 and error.code == MISSING
 
 
 def use_referrers_api(backend: Backend) -> bool:
@@ -80,10 +95,18 @@ def use_referrers_api(backend: Backend) -> bool:
 def _walk(backend: Backend, repository: str, s: Settings, graph: DigestGraph) -> None:
     while wants := graph.wants():
         digests = sorted(wants.manifests)
-        read = _map(s.parallel, lambda d: _read(backend, repository, d), digests)
+        read = dict(
+            zip(
+                digests,
+                _map(s.parallel, lambda d: _read(backend, repository, d), digests),
+                strict=True,
+            )
+        )
+        errors = {d: e for d, e in read.items() if isinstance(e, CiEnvError)}
         graph.learn(
-            manifests={d: m for d, m in zip(digests, read, strict=True) if isinstance(m, Manifest)},
-            unreadable={d: m for d, m in zip(digests, read, strict=True) if isinstance(m, str)},
+            manifests={d: m for d, m in read.items() if isinstance(m, Manifest)},
+            unreadable={d: e.message for d, e in errors.items() if not is_broken(e)},
+            broken={d: e.message for d, e in errors.items() if is_broken(e)},
         )
         subjects = sorted(wants.referrers)
         found = _map(s.parallel, lambda d: backend.referrers(repository, d), subjects)
@@ -113,16 +136,18 @@ def plan_repository(backend: Backend, repository: str, s: Settings) -> RepoPlan:
             items,
             keep_orphan_referrers=s.keep_orphan_referrers,
             use_referrers_api=use_referrers_api(backend),
+            skip_broken=s.skip_broken,
         )
         _walk(backend, repository, s, graph)
         final = graph.items()
+        broken = tuple(f"{tag}: {why}" for tag, why in sorted(graph.broken_tags().items()))
     except ClosedError as error:
         return failed(error.message + "; nothing was deleted in this repository")
     except (AuthError, UsageError):
         raise
     except CiEnvError as error:
         return failed(error.render().removeprefix("error: "))
-    return RepoPlan(backend.registry, repository, backend.kind, tuple(final))
+    return RepoPlan(backend.registry, repository, backend.kind, tuple(final), broken=broken)
 
 
 def expand(backend: Backend, repository: str) -> list[str]:

@@ -15,6 +15,7 @@ line* of the mistake; a bad policy is a UsageError and nothing is deleted. Schem
       tags: ["pr-.*"]       # candidates (default: every tag)
       older_than: 30d
     untagged: keep          # or delete
+    broken: fail            # or skip: leave kept tags whose index names a missing child alone
 """
 
 from __future__ import annotations
@@ -40,6 +41,13 @@ class Untagged(enum.StrEnum):
     DELETE = "delete"
 
 
+class Broken(enum.StrEnum):
+    """A kept tag whose index names a child that answers 404 MANIFEST_UNKNOWN."""
+
+    FAIL = "fail"  # the repository fails closed (nothing deleted there)
+    SKIP = "skip"  # the broken tag and what it still references stay; the rest is cleaned
+
+
 @dataclass(frozen=True)
 class GitRule:
     commits_per_branch: int = DEFAULT_COMMITS_PER_BRANCH
@@ -57,6 +65,7 @@ class Rules:
     delete_tags: tuple[str, ...] = ()  # empty: every tag is a candidate
     delete_older_than: timedelta | None = None
     untagged: Untagged = Untagged.KEEP
+    broken: Broken = Broken.FAIL
 
     def replace(self, **changes: object) -> Rules:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -173,7 +182,7 @@ class _Reader:
     def rules(self, root: yaml.Node | None) -> Rules:
         if root is None:
             raise UsageError(f"{self.source}: the policy file is empty", "start it with version: 1")
-        top = self.mapping(root, "", ("version", "keep", "delete", "untagged"))
+        top = self.mapping(root, "", ("version", "keep", "delete", "untagged", "broken"))
         if "version" not in top:
             raise self.fail(root, "version", "missing", "start the policy file with version: 1")
         if self.scalar(top["version"], "version") != "1":
@@ -195,6 +204,11 @@ class _Reader:
             if value not in {item.value for item in Untagged}:
                 raise self.fail(top["untagged"], "untagged", f"{value!r} is not keep or delete")
             rules = rules.replace(untagged=Untagged(value))
+        if "broken" in top:
+            value = self.scalar(top["broken"], "broken")
+            if value not in {item.value for item in Broken}:
+                raise self.fail(top["broken"], "broken", f"{value!r} is not fail or skip")
+            rules = rules.replace(broken=Broken(value))
         return rules
 
     def keep(self, node: yaml.Node, rules: Rules) -> Rules:

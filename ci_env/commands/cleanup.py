@@ -13,7 +13,7 @@ import argparse
 import sys
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from ci_env.cleanup import rules as policy_file
 from ci_env.cleanup.apply import Applier, Job, Outcome, Status
 from ci_env.cleanup.plan import Plan, RepoPlan
 from ci_env.cleanup.progress import Progress
-from ci_env.cleanup.rules import GitRule, Rules, Untagged
+from ci_env.cleanup.rules import Broken, GitRule, Rules, Untagged
 from ci_env.errors import CiEnvError, UsageError
 from ci_env.providers.base import Provider
 from ci_env.reference import parse
@@ -86,6 +86,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="keep signatures/SBOMs whose image is deleted",
     )
+    rules.add_argument(
+        "--on-broken",
+        choices=[b.value for b in Broken],
+        help="a kept tag whose index names a missing child (404 MANIFEST_UNKNOWN): fail "
+        "closes the repository (default); skip leaves that tag and what it references alone, "
+        "cleans the rest and reports it (policy: broken)",
+    )
     run = parser.add_argument_group("run")
     run.add_argument(
         "--dry-run",
@@ -130,6 +137,8 @@ def load_rules(args: argparse.Namespace, env: Mapping[str, str]) -> Rules:
         changes["keep_semver"] = args.keep_semver
     if args.untagged is not None:
         changes["untagged"] = Untagged(args.untagged)
+    if args.on_broken is not None:
+        changes["broken"] = Broken(args.on_broken)
     if args.keep_git or args.commits_per_branch is not None:
         default = (rules.keep_git or GitRule()).commits_per_branch
         count = args.commits_per_branch if args.commits_per_branch is not None else default
@@ -155,6 +164,7 @@ class _Run:
     plans: list[RepoPlan] = field(default_factory=list)
     backends: dict[tuple[str, str], Backend] = field(default_factory=dict)
     outcomes: list[Outcome] = field(default_factory=list)
+    applied: dict[str, RepoPlan] = field(default_factory=dict)  # name -> plan as re-checked
 
     def backend(self, registry: str, kind: str | None = None) -> Backend:
         override = kind or backend_layer.container_registry_override(self.args, self.env)
@@ -191,7 +201,12 @@ class _Run:
         if rules.keep_git is not None:
             live = gitrefs.read_live_refs(self.args.git_dir, rules.keep_git.commits_per_branch)
         s = planner.Settings(
-            rules, self.started, live, self.args.keep_orphan_referrers, max(1, self.args.parallel)
+            rules,
+            self.started,
+            live,
+            self.args.keep_orphan_referrers,
+            max(1, self.args.parallel),
+            skip_broken=rules.broken is Broken.SKIP,
         )
         pairs = self.repositories()
         # A few repositories at a time: each one's listing waits on round trips (token, tags
@@ -202,7 +217,8 @@ class _Run:
             )
         return Plan(self.started, tuple(self.plans))
 
-    def apply(self, plan: Plan, *, recheck: bool) -> None:
+    def apply(self, plan: Plan, *, recheck: bool) -> Plan:
+        """Carry out `plan`; returns it as re-validated right before the deletions."""
         jobs = [Job(repo, self.backend(repo.registry, repo.kind)) for repo in plan.repositories]
         total = sum(len(job.plan.operations()) for job in jobs)
         progress = Progress(total, sys.stderr, tty=sys.stderr.isatty())
@@ -213,7 +229,14 @@ class _Run:
             applier.run(jobs)
         finally:
             self.outcomes = list(applier.results)
+            self.applied = dict(applier.plans)
             progress.close()
+        return self.revised(plan)
+
+    def revised(self, plan: Plan) -> Plan:
+        """`plan` with each repository as the pre-deletion re-check left it."""
+        repos = tuple(self.applied.get(repo.name, repo) for repo in plan.repositories)
+        return replace(plan, repositories=repos)
 
     def close(self) -> None:
         for backend in self.backends.values():
@@ -255,6 +278,11 @@ def _report(
         run.provider.section_start(f"cleanup {repo.name}", f"cleanup {repo.name}", sys.stdout)
         print(secrets.redact("\n".join(human.render_repo(repo, options))))
         run.provider.section_end(f"cleanup {repo.name}", sys.stdout)
+    for repo in report.repos:  # an annotation per broken tag left alone
+        for text in repo.broken:
+            run.provider.error(
+                secrets.redact(f"broken, left alone: {repo.name}:{text}"), sys.stdout
+            )
     print(secrets.redact("\n".join(human.render_totals(report))))
     run.provider.summary(reports.render("markdown", report, options))
     return code
@@ -276,10 +304,10 @@ def run(args: argparse.Namespace) -> int:
         if args.plan_out:
             plans.save(plan, args.plan_out)
         if not dry_run:
-            run.apply(plan, recheck=saved is not None)
+            plan = run.apply(plan, recheck=saved is not None)
     except CiEnvError as problem:
         error = problem
-        plan = saved or Plan(run.started, tuple(run.plans))
+        plan = run.revised(saved or Plan(run.started, tuple(run.plans)))
     finally:
         run.close()
     # Nothing planned yet (e.g. a bad --repo): the JSON report still records the error.

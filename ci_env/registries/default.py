@@ -110,6 +110,12 @@ class DistributionBackend(Backend):
         found = self.client.head(repository, tag)
         return found.digest if found else None
 
+    def content_digest(self, repository: str, tag: str) -> str | None:
+        try:
+            return self.client.get(repository, tag)[1].digest  # hashed and checked
+        except NotFoundError:
+            return None
+
     def referrers(self, repository: str, digest: str) -> list[str]:
         return self.client.referrers(repository, digest)
 

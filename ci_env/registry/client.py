@@ -25,6 +25,7 @@ from ci_env import timeparse
 from ci_env.errors import NotFoundError, RegistryError, UnsupportedError
 from ci_env.reference import api_host
 from ci_env.registries.base import (
+    DOCKER_MANIFEST,
     INDEX_MEDIA_TYPES,
     MANIFEST_ACCEPT,
     OCI_INDEX,
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 ACCEPT = ", ".join(MANIFEST_ACCEPT)
 PAGE_SIZE = 1000
+DIGEST_MISMATCH = "DIGEST_MISMATCH"  # our code for a body that does not hash to its digest
 _IMAGE_CONFIGS = frozenset(
     {
         "application/vnd.oci.image.config.v1+json",
@@ -95,6 +97,64 @@ def child_digests(data: dict[str, Any], what: str) -> list[str]:
     return [str(i["digest"]) for i in items if isinstance(i, dict) and i.get("digest")]
 
 
+# Content types that say nothing about the manifest: a caching proxy or a misconfigured
+# registry may serve any manifest as one of these (the body then decides).
+GENERIC_TYPES = frozenset({"", "application/json", "text/plain", "application/octet-stream"})
+_DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+_HASHES = {"sha256": hashlib.sha256, "sha512": hashlib.sha512}
+
+
+def header_media_type(value: str) -> str:
+    """The media type of a `Content-Type` header; "" when it is generic (unknown)."""
+    media_type = value.split(";")[0].strip()
+    return "" if media_type.lower() in GENERIC_TYPES else media_type
+
+
+def body_media_type(data: dict[str, Any], header: str = "") -> str:
+    """The body's `mediaType`; else a specific header; else what the shape says (an index
+    lists `manifests`, an image has `config`/`layers`)."""
+    declared = data.get("mediaType")
+    if isinstance(declared, str) and declared:
+        return declared
+    if specific := header_media_type(header):
+        return specific
+    if "manifests" in data:
+        return OCI_INDEX
+    config = data.get("config")
+    if isinstance(config, dict) and config.get("mediaType") == _DOCKER_CONFIG:
+        return DOCKER_MANIFEST
+    return OCI_MANIFEST if "config" in data or "layers" in data else ""
+
+
+def content_digest(body: bytes, like: str = "sha256:") -> str:
+    """The digest of `body` in the algorithm of digest `like` (sha256 unless it says sha512)."""
+    algorithm = like.partition(":")[0].lower() if ":" in like else "sha256"
+    hasher = _HASHES.get(algorithm)
+    if hasher is None:
+        raise RegistryError(
+            f"digest {like} uses an unknown algorithm {algorithm!r}",
+            "only sha256 and sha512 manifests can be checked; nothing was deleted",
+            code=DIGEST_MISMATCH,
+        )
+    return f"{algorithm}:{hasher(body).hexdigest()}"
+
+
+def check_content(body: bytes, what: str, asked: str, announced: str) -> str:
+    """The digest of `body`, after checking it against the digest asked for and the one the
+    registry announced (`Docker-Content-Digest`). A header is never trusted over content: a
+    mismatch (a lying registry or caching proxy) raises, so nothing is deleted on its word."""
+    actual = content_digest(body, asked or announced or "sha256:")
+    for claimed, how in ((asked, "asked for"), (announced, "announced")):
+        if claimed and claimed.lower() != actual:
+            raise RegistryError(
+                f"{what}: the registry {how} {claimed} but the body it served hashes to {actual}",
+                "a registry or caching proxy serves wrong digests; nothing was deleted in this "
+                "repository — bypass or fix the proxy, then run cleanup again",
+                code=DIGEST_MISMATCH,
+            )
+    return actual
+
+
 def parse_manifest(body: bytes, digest: str, content_type: str = "") -> Manifest:
     """Parse manifest JSON at the edge into the interface's `Manifest`."""
     try:
@@ -103,7 +163,7 @@ def parse_manifest(body: bytes, digest: str, content_type: str = "") -> Manifest
         raise RegistryError(f"manifest {digest} is not JSON") from None
     if not isinstance(data, dict):
         raise RegistryError(f"manifest {digest} is not a JSON object")
-    media_type = str(data.get("mediaType") or content_type.split(";")[0].strip())
+    media_type = body_media_type(data, content_type)
     children: tuple[str, ...] = ()
     if media_type in INDEX_MEDIA_TYPES or "manifests" in data:
         children = tuple(child_digests(data, f"manifest {digest}"))
@@ -267,7 +327,7 @@ class RegistryClient:
         if response.ok and digest:
             return Descriptor(
                 digest,
-                response.headers.get("Content-Type", "").split(";")[0].strip(),
+                header_media_type(response.headers.get("Content-Type", "")),
                 int(response.headers.get("Content-Length") or 0),
             )
         try:
@@ -277,7 +337,8 @@ class RegistryClient:
         return descriptor
 
     def get(self, repository: str, reference: str) -> tuple[bytes, Descriptor]:
-        """Manifest bytes and descriptor; NotFoundError when absent."""
+        """Manifest bytes and descriptor; NotFoundError when absent. The descriptor's digest is
+        the body's own (checked by `check_content`), its media type the body's."""
         response = self.request(
             "GET",
             f"/v2/{repository}/manifests/{reference}",
@@ -286,12 +347,24 @@ class RegistryClient:
             headers={"Accept": ACCEPT},
         )
         body = response.content
-        digest = reference if reference.startswith("sha256:") else ""
-        digest = digest or response.headers.get("Docker-Content-Digest") or sha256_digest(body)
-        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
-        return body, Descriptor(digest, media_type, len(body))
+        is_digest = ":" in reference  # tags cannot hold a colon
+        name = f"manifest {reference}" if is_digest else f"the manifest of tag {reference}"
+        digest = check_content(
+            body,
+            f"{name} in {repository}",
+            reference if is_digest else "",
+            response.headers.get("Docker-Content-Digest", ""),
+        )
+        header = response.headers.get("Content-Type", "")
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = None
+        media_type = body_media_type(data, header) if isinstance(data, dict) else header
+        return body, Descriptor(digest, header_media_type(media_type), len(body))
 
     def manifest(self, repository: str, reference: str) -> Manifest:
+        """The manifest `reference` names, its body checked against its digest (see `get`)."""
         body, descriptor = self.get(repository, reference)
         return parse_manifest(body, descriptor.digest, descriptor.media_type)
 

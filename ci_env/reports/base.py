@@ -58,6 +58,7 @@ class RepoReport:
     kind: str
     rows: tuple[Row, ...] = ()
     error: str | None = None  # the repository failed closed or could not be listed
+    broken: tuple[str, ...] = ()  # kept tags left alone as broken ("tag: what is missing")
 
     def counts(self) -> Counter[str]:
         counts: Counter[str] = Counter(row.action.value for row in self.rows)
@@ -108,7 +109,7 @@ def _repo_report(
         else:
             result, error = _result(OpKind.DELETE, outcomes.get((item.digest, None)), dry_run)
         rows.append(Row(repo.name, item.tag, item.digest, result, item.reason, item.time, error))
-    return RepoReport(repo.name, repo.kind, tuple(rows), repo.error)
+    return RepoReport(repo.name, repo.kind, tuple(rows), repo.error, repo.broken)
 
 
 def build(

@@ -42,6 +42,7 @@ def render_repo(repo: RepoReport, options: Options) -> list[str]:
     lines = [f"{repo.name} ({repo.kind}): {counts_line(dict(repo.counts())) or 'nothing to do'}"]
     if repo.error:
         lines.append(f"  FAILED CLOSED, nothing deleted: {repo.error}")
+    lines.extend(f"  BROKEN, left alone: {text}" for text in repo.broken)
     shown = [row for row in repo.rows if options.verbose or row.action is not Result.KEPT]
     if shown:
         lines.extend(table(shown))

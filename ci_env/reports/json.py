@@ -2,7 +2,7 @@
 
 {"version": 1, "started": ISO, "finished": ISO, "dry_run": bool, "exit_code": int,
  "error": str|null, "totals": {action: count},
- "repositories": [{"repo", "kind", "error", "counts": {...},
+ "repositories": [{"repo", "kind", "error", "broken": [str], "counts": {...},
                    "items": [{"repo", "tag", "digest", "action", "reason", "created",
                               "error"}]}]}
 """
@@ -51,6 +51,7 @@ class JsonFormat(ReportFormat):
                     "repo": repo.name,
                     "kind": repo.kind,
                     "error": repo.error,
+                    "broken": list(repo.broken),
                     "counts": dict(sorted(repo.counts().items())),
                     "items": [_row(row) for row in repo.rows],
                 }

@@ -39,6 +39,11 @@ class MarkdownFormat(ReportFormat):
         problems += [
             (repo.name, "(repository)", repo.error) for repo in report.failed_repos if repo.error
         ]
+        problems += [
+            (repo.name, tag, f"broken, left alone: {why}")
+            for repo in report.repos
+            for tag, _, why in (text.partition(": ") for text in repo.broken)
+        ]
         if problems:
             lines += [
                 "",

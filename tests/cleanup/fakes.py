@@ -41,6 +41,7 @@ class FakeBackend(Backend):
         self.listed_times = False  # listing carries push times (like ECR, GHCR)
         self.referrer_map: dict[str, list[str]] = {}
         self.unreadable: set[str] = set()
+        self.missing: set[str] = set()  # answer 404 MANIFEST_UNKNOWN (a deleted index child)
         self.fail: set[str] = set()  # digests whose untag/delete fails
         self.auth_fail_after: int | None = None
         self.calls: Counter[str] = Counter()
@@ -96,6 +97,8 @@ class FakeBackend(Backend):
         self._count("manifest")
         if digest in self.unreadable:
             raise RegistryError(f"manifest {digest} unreadable", status=500)
+        if digest in self.missing:  # as distribution answers for a deleted manifest
+            raise NotFoundError(f"manifest {digest}: 404", status=404, code="MANIFEST_UNKNOWN")
         try:
             return self.manifests[repository][digest]
         except KeyError:

@@ -149,3 +149,48 @@ def test_times_are_read_only_for_undecided_images(fake: FakeBackend) -> None:
     fake.calls.clear()
     plan(fake, RULES.replace(untagged=Untagged.KEEP))
     assert fake.calls["time"] == 0
+
+
+def broken_repo(fake: FakeBackend) -> tuple[str, str, str]:
+    """v1 is an index whose second child answers 404 MANIFEST_UNKNOWN; pr-1 can go."""
+    present = fake.add("app", digest("amd"), time=OLD)
+    gone = digest("arm")
+    fake.missing.add(gone)
+    index = fake.add("app", digest("idx"), ["v1"], children=[present, gone], time=OLD)
+    fake.add("app", digest("o"), ["pr-1"], time=OLD)
+    return index, present, gone
+
+
+def test_a_broken_kept_index_fails_closed_by_default(fake: FakeBackend) -> None:
+    broken_repo(fake)
+    result = plan(fake)
+    assert result.error is not None and "kept tag v1" in result.error
+    assert "--on-broken skip" in result.error
+    assert result.operations() == []
+
+
+def test_on_broken_skip_leaves_the_broken_tag_alone_and_cleans_the_rest(
+    fake: FakeBackend,
+) -> None:
+    index, present, gone = broken_repo(fake)
+    settings = planner.Settings(RULES, NOW, None, parallel=4, skip_broken=True)
+    result = planner.plan_repository(fake, "app", settings)
+    assert result.error is None
+    assert result.broken == (f"v1: needs {gone}, which answers 404 MANIFEST_UNKNOWN",)
+    items = by(result)
+    assert items["v1"].action is Action.KEEP and items["v1"].reason.startswith("kept: broken")
+    assert items[present].action is Action.KEEP  # what the broken tag still references
+    assert items["pr-1"].action is Action.DELETE
+    assert {op.digest for op in result.operations()} == {digest("o")}
+
+
+def test_on_broken_skip_still_fails_closed_on_errors_that_are_not_a_definite_404(
+    fake: FakeBackend,
+) -> None:
+    index, present, gone = broken_repo(fake)
+    fake.missing.discard(gone)
+    fake.unreadable.add(gone)  # a 500: perhaps passing, perhaps not
+    settings = planner.Settings(RULES, NOW, None, parallel=4, skip_broken=True)
+    assert planner.plan_repository(fake, "app", settings).error is not None
+    fake.unreadable.discard(gone)  # a 404 without MANIFEST_UNKNOWN (a proxy's, say)
+    assert planner.plan_repository(fake, "app", settings).error is not None

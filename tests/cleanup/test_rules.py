@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from ci_env.cleanup import rules
-from ci_env.cleanup.rules import GitRule, Rules, Untagged
+from ci_env.cleanup.rules import Broken, GitRule, Rules, Untagged
 from ci_env.errors import UsageError
 
 FULL = """\
@@ -38,6 +38,11 @@ def test_full_policy() -> None:
     )
 
 
+def test_broken_skip() -> None:
+    assert rules.parse("version: 1\nbroken: skip\n").broken is Broken.SKIP
+    assert rules.parse("version: 1\n").broken is Broken.FAIL
+
+
 def test_defaults() -> None:
     got = rules.parse("version: 1\n")
     assert got.keep_newer_than == timedelta(hours=2)
@@ -59,6 +64,7 @@ def test_git_true_and_single_pattern() -> None:
         ("version: 1\ndelete:\n  older_than: 30 days\n", "line 3: delete.older_than"),
         ("version: 1\nkeep:\n  tags: ['v[']\n", "line 3: keep.tags"),
         ("version: 1\nuntagged: sometimes\n", "line 2: untagged"),
+        ("version: 1\nbroken: ignore\n", "line 2: broken: 'ignore' is not fail or skip"),
         ("version: 2\n", "line 1: version: unsupported"),
         ("keep: {latest: 1}\n", "version: missing"),
         ("version: 1\nkeep: [1]\n", "line 2: keep: expected a mapping"),

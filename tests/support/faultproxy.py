@@ -18,7 +18,8 @@ upstream already did the work — the realistic "did my DELETE happen?" case), a
 mid-response (status, headers and part of the body, then close), a reset before any answer, a
 redirect to another URL, and a hook (a callable run before forwarding, e.g. to stop the registry
 on the Nth DELETE). Faults match by method and path regex, may skip the first K matches, and are
-used up after `times` (None = forever).
+used up after `times` (None = forever). `override_headers` forwards but replaces some answer
+headers (a lying registry or caching proxy).
 
 The proxy listens on 127.0.0.1 on a free port, serves each client connection in a daemon thread,
 and stops by itself after `lifetime` seconds even if a test forgets to stop it. It uses
@@ -65,7 +66,7 @@ _CHUNK = 64 * 1024
 class Fault:
     """One scheduled fault. Build them with the helpers below rather than directly."""
 
-    kind: str  # "status" | "slow" | "drop" | "reset" | "redirect" | "hook"
+    kind: str  # "status" | "slow" | "drop" | "reset" | "redirect" | "hook" | "headers"
     method: str | None = None  # None = any method
     path: str | None = None  # regex searched in the request path (query excluded)
     times: int | None = 1  # matching requests that get the fault; None = every one
@@ -214,6 +215,19 @@ def hook(
 ) -> Fault:
     """Call `func(method, path)` before forwarding (e.g. stop the registry mid-run)."""
     return _fault("hook", method, path, times, skip, hook=func)
+
+
+def override_headers(
+    headers: dict[str, str],
+    *,
+    times: int | None = None,
+    method: str | None = None,
+    path: str | None = None,
+    skip: int = 0,
+) -> Fault:
+    """Forward, but answer with `headers` replacing the upstream's (a lying registry or caching
+    proxy: a wrong `Docker-Content-Digest`, a generic `Content-Type`)."""
+    return _fault("headers", method, path, times, skip, headers=dict(headers))
 
 
 @dataclass
@@ -543,10 +557,13 @@ class _Handler(BaseHTTPRequestHandler):
         # Only the status line: Date and Server come from the upstream, not twice.
         self.send_response_only(response.status, response.reason)
         length = response.getheader("Content-Length")
+        replaced = fault.headers if fault is not None and fault.kind == "headers" else {}
+        lowered = {name.lower(): value for name, value in replaced.items()}
         for name, value in response.getheaders():
             lower = name.lower()
             if lower in _HOP_BY_HOP or lower == "content-length":
                 continue
+            value = lowered.get(lower, value)
             if lower in {"location", "link", "www-authenticate", "content-location"}:
                 value = self.proxy.rewrite(value)
             self.send_header(name, value)
