@@ -146,21 +146,23 @@ class Applier:
         """The job with its plan checked against the registry now; None when the check
         failed and the wave must not run in this repository (recorded as failures)."""
         name = job.plan.name
+        first = name not in self._seen  # the first check that runs re-resolves kept tags
         seen = self._seen.get(name) or revalidate.planned_tags(job.plan)
         try:
             checked = revalidate.revalidate(
-                job.backend, job.plan, seen, wave=wave, kept_too=self.recheck
+                job.backend, job.plan, seen, wave=wave, kept_too=self.recheck and first
             )
         except AuthError:
             raise
         except CiEnvError as error:
             return self._closed(job, wave, error.render().removeprefix("error: "))
-        if checked.protected:
+        if checked.changed:
             logger.warning(
                 "%s: %d planned removal(s) changed: tags appeared or moved since planning",
-                name, checked.protected,
+                name, checked.changed,
             )  # fmt: skip
-        self._seen[name] = checked.seen
+        if checked.ran:
+            self._seen[name] = checked.seen
         self.plans[name] = checked.plan
         return Job(checked.plan, job.backend)
 

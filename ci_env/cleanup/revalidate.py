@@ -37,7 +37,8 @@ class Checked:
 
     plan: RepoPlan
     seen: Mapping[str, str]
-    protected: int = 0  # digests the check took out of the deletions
+    changed: int = 0  # plan items the check turned from a removal into an untag or a keep
+    ran: bool = True  # False: nothing to delete in this wave, nothing was checked
 
 
 def planned_tags(plan: RepoPlan) -> dict[str, str]:
@@ -150,8 +151,8 @@ def revalidate(
     known so far (the plan's tags, then what the first check saw). CiEnvError: the caller fails
     the repository (or the wave) closed."""
     if plan.error or not plan.waves()[wave]:
-        return Checked(plan, seen)
-    now, from_headers = _current(backend, plan, seen, kept_too and wave == 0)
+        return Checked(plan, seen, ran=False)
+    now, from_headers = _current(backend, plan, seen, kept_too)
     if wave == 0 and from_headers:
         _verify(backend, plan, now)
     roots = _roots(now, seen)

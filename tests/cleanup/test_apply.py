@@ -6,7 +6,8 @@ import pytest
 
 from ci_env.cleanup.apply import Applier, Job, Status
 from ci_env.cleanup.plan import Action, PlanItem, RepoPlan
-from ci_env.errors import AuthError
+from ci_env.errors import AuthError, RegistryError
+from ci_env.registries.base import Image
 from tests.cleanup.fakes import FakeBackend, digest
 
 
@@ -82,3 +83,68 @@ def test_plan_time_is_kept_in_items() -> None:
     when = datetime(2024, 1, 1, tzinfo=UTC)
     item = PlanItem(digest("a"), "t", Action.DELETE, "x", when)
     assert item.but(Action.UNTAG, "y").time == when
+
+
+def index_plan() -> tuple[FakeBackend, RepoPlan, str, str]:
+    """pr-1 is an index over an untagged child: both planned to go (the child in wave 2)."""
+    fake = FakeBackend()
+    child = fake.add("app", digest("child"))
+    index = fake.add("app", digest("idx"), ["pr-1"], children=[child])
+    kept = fake.add("app", digest("v1"), ["v1"])
+    items = (
+        PlanItem(kept, "v1", Action.KEEP, "kept: test"),
+        PlanItem(index, "pr-1", Action.DELETE, "deleted: test"),
+        PlanItem(child, None, Action.DELETE, "deleted: part of deleted idx"),
+    )
+    return fake, RepoPlan("fake.test", "app", "fake", items), index, child
+
+
+def test_a_tag_pushed_since_planning_protects_its_digest_and_children() -> None:
+    fake, plan, index, child = index_plan()
+    fake.tags["app"]["release"] = index  # pushed after planning
+    applier = Applier(parallel=2)
+    results = applier.run([Job(plan, fake)])
+    assert [(r.op.kind.value, r.op.tag, r.status) for r in results] == [
+        ("untag", "pr-1", Status.DONE)
+    ]
+    assert fake.tags["app"] == {"v1": digest("v1"), "release": index}
+    items = {i.tag or i.digest: i for i in applier.plans[plan.name].items}
+    assert items[child].action is Action.KEEP
+    assert items[child].reason == "kept: tag release appeared since planning"
+    assert "digest kept: tag release appeared" in items["pr-1"].reason
+
+
+class FlakyListing(FakeBackend):
+    """Lists fine `good` times, then fails (the registry went away mid-run)."""
+
+    good = 0
+
+    def list_images(self, repository: str) -> list[Image]:
+        if self.calls["list"] >= self.good:
+            self._count("list")
+            raise RegistryError("listing failed", status=503)
+        return super().list_images(repository)
+
+
+def test_a_failing_check_closes_the_repository_before_any_deletion() -> None:
+    fake, plan, index, child = index_plan()
+    flaky = FlakyListing()
+    flaky.tags, flaky.manifests = fake.tags, fake.manifests
+    applier = Applier(parallel=2)
+    assert applier.run([Job(plan, flaky)]) == []
+    assert flaky.calls["delete"] == 0
+    closed = applier.plans[plan.name]
+    assert closed.error is not None and "re-check before deleting failed" in closed.error
+
+
+def test_a_failing_second_check_fails_the_second_wave_only() -> None:
+    fake, plan, index, child = index_plan()
+    flaky = FlakyListing()
+    flaky.good = 1
+    flaky.tags, flaky.manifests = fake.tags, fake.manifests
+    results = Applier(parallel=2).run([Job(plan, flaky)])
+    by_digest = {r.op.digest: r for r in results}
+    assert by_digest[index].status is Status.DONE
+    assert by_digest[child].status is Status.FAILED
+    assert "re-check before the second wave failed" in by_digest[child].detail
+    assert child in flaky.manifests["app"]
