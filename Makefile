@@ -13,7 +13,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # Debian package -> the binary that shows it is installed.
 APT_TOOLS := docker-registry:docker-registry skopeo:skopeo apache2-utils:htpasswd rsync:rsync \
-             docker.io:dockerd debootstrap:debootstrap
+             docker.io:dockerd debootstrap:debootstrap npm:npm
 DEMO_APT_TOOLS := docker-registry:docker-registry skopeo:skopeo apache2-utils:htpasswd
 
 .PHONY: demo test lint typecheck pytest deps system-deps tools venv clean
