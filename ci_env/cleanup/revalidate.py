@@ -9,8 +9,9 @@ So just before a repository's deletions its tags are listed again:
   onto a digest the plan deletes);
 - tags planned for deletion by digest are read again by content where their digests came from
   a `HEAD` header: the body is hashed (`Backend.content_digest`), so a registry or proxy whose
-  `Docker-Content-Digest` lies fails the repository closed, and a tag moved onto another
-  planned digest protects that digest.
+  `Docker-Content-Digest` disagrees with the body fails the repository closed; a tag that now
+  serves another digest protects that one and holds back the planned one (a tag moved since
+  planning and a header that lied at planning look the same from here).
 
 A protected digest is never deleted: its tagged items are only untagged, its untagged items
 kept, each with a reason naming the tag. Before the second wave (children of deleted indexes,
@@ -132,16 +133,27 @@ def _settle(item: PlanItem, protected: Mapping[str, str]) -> PlanItem:
     return item.but(Action.UNTAG, f"untagged: {old}; digest kept: {why}")
 
 
-def _verify(backend: Backend, plan: RepoPlan, now: dict[str, str]) -> None:
-    """Read each tag planned for deletion by digest by content (raises on a lying header);
-    a tag now elsewhere is recorded in `now`, so the digest it moved onto is protected."""
+def _verify(backend: Backend, plan: RepoPlan, now: dict[str, str]) -> dict[str, str]:
+    """Read each tag planned for deletion by digest by content (raises on a header that
+    disagrees with the body). A tag that now serves another digest is recorded in `now`, so
+    the digest it moved onto is protected; and the planned digest is held back (returned
+    digest -> why): a moved tag and a header that lied at planning look alike."""
+    held: dict[str, str] = {}
     for item in plan.items:
         if item.action is Action.DELETE and item.tag is not None and item.tag in now:
             digest = backend.content_digest(plan.repository, item.tag)
             if digest is None:
                 now.pop(item.tag, None)
-            else:
-                now[item.tag] = digest
+                continue
+            now[item.tag] = digest
+            if digest != item.digest:
+                held.setdefault(
+                    item.digest,
+                    f"tag {item.tag} now serves {short(digest)}, not the planned "
+                    f"{short(item.digest)} (moved since planning, or the registry's digest "
+                    "headers are wrong); left for the next run",
+                )
+    return held
 
 
 def revalidate(
@@ -153,12 +165,16 @@ def revalidate(
     if plan.error or not plan.waves()[wave]:
         return Checked(plan, seen, ran=False)
     now, from_headers = _current(backend, plan, seen, kept_too)
-    if wave == 0 and from_headers:
-        _verify(backend, plan, now)
-    roots = _roots(now, seen)
+    held = _verify(backend, plan, now) if wave == 0 and from_headers else {}
+    roots = {**held, **_roots(now, seen)}
     if not roots:
         return Checked(plan, {**seen, **now})
     protected = _Walk(backend, plan).closure(roots)
-    items = tuple(_settle(item, protected) for item in plan.items)
+    items = tuple(
+        item.but(Action.KEEP, f"kept: {held[item.digest]}")
+        if item.digest in held and item.action is not Action.KEEP
+        else _settle(item, protected)
+        for item in plan.items
+    )
     changed = sum(1 for a, b in zip(plan.items, items, strict=True) if a != b)
     return Checked(replace(plan, items=items), {**seen, **now}, changed)

@@ -210,3 +210,28 @@ def test_a_kept_index_served_as_plain_json_keeps_its_child(
     assert images.list_tags(registry, REPO) == ["v1"]
     raw = images.skopeo_inspect(registry, f"{REPO}:v1")
     assert raw is not None and exists(registry, f"{REPO}@{child}")
+
+
+def test_digest_headers_swapped_on_head_only_delete_nothing_kept(
+    registry: LocalRegistry, tmp_path: Path
+) -> None:
+    """The listing's HEADs lie, the GETs do not: the content re-read holds the deletion back."""
+    kept = push(registry, "stable")
+    doomed = push(registry, "pr-1")
+    report = tmp_path / "report.json"
+    with FaultProxy(registry.url, lifetime=120) as proxy:
+        proxy.add(
+            override_headers(
+                {"Docker-Content-Digest": doomed}, method="HEAD", path="/manifests/stable$"
+            ),
+            override_headers(
+                {"Docker-Content-Digest": kept}, method="HEAD", path="/manifests/pr-1$"
+            ),
+        )
+        env = cli_env(tmp_path, registry, proxy.host)
+        done = cleanup(env, proxy.host, "--delete-tag", "pr-.*", "--report-json", str(report))
+    assert done.code in (0, 1), done.describe()
+    assert "Traceback" not in done.output
+    assert images.skopeo_inspect(registry, f"{REPO}:stable") is not None
+    assert exists(registry, f"{REPO}@{kept}") and exists(registry, f"{REPO}@{doomed}")
+    assert "tag pr-1 now serves" in rows(report)["pr-1"]["reason"]
