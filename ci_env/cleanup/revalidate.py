@@ -14,15 +14,16 @@ So just before a repository's deletions its tags are listed again:
   planning and a header that lied at planning look the same from here).
 
 A protected digest is never deleted: its tagged items are only untagged, its untagged items
-kept, each with a reason naming the tag. Before the second wave (children of deleted indexes,
-referrers, untagged images) tags are listed once more and tags unseen so far protect the same
-way. The remaining window, between this check and each DELETE, is documented in the README.
+kept, each with a reason naming the tag; a held digest's deletion is skipped and reported.
+Before the second wave (children of deleted indexes, referrers, untagged images) tags are
+listed once more and tags unseen so far protect the same way. The remaining window, between
+this check and each DELETE, is documented in the README.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from ci_env.cleanup.graph import short
 from ci_env.cleanup.plan import Action, PlanItem, RepoPlan
@@ -40,6 +41,7 @@ class Checked:
     seen: Mapping[str, str]
     changed: int = 0  # plan items the check turned from a removal into an untag or a keep
     ran: bool = True  # False: nothing to delete in this wave, nothing was checked
+    held: Mapping[str, str] = field(default_factory=dict)  # digest -> why its delete is skipped
 
 
 def planned_tags(plan: RepoPlan) -> dict[str, str]:
@@ -170,11 +172,7 @@ def revalidate(
     if not roots:
         return Checked(plan, {**seen, **now})
     protected = _Walk(backend, plan).closure(roots)
-    items = tuple(
-        item.but(Action.KEEP, f"kept: {held[item.digest]}")
-        if item.digest in held and item.action is not Action.KEEP
-        else _settle(item, protected)
-        for item in plan.items
-    )
+    # Items on held digests stay as planned: the applier skips their deletion (reported).
+    items = tuple(item if item.digest in held else _settle(item, protected) for item in plan.items)
     changed = sum(1 for a, b in zip(plan.items, items, strict=True) if a != b)
-    return Checked(replace(plan, items=items), {**seen, **now}, changed)
+    return Checked(replace(plan, items=items), {**seen, **now}, changed, held=held)

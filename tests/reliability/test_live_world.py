@@ -234,4 +234,5 @@ def test_digest_headers_swapped_on_head_only_delete_nothing_kept(
     assert "Traceback" not in done.output
     assert images.skopeo_inspect(registry, f"{REPO}:stable") is not None
     assert exists(registry, f"{REPO}@{kept}") and exists(registry, f"{REPO}@{doomed}")
-    assert "tag pr-1 now serves" in rows(report)["pr-1"]["reason"]
+    row = rows(report)["pr-1"]
+    assert row["action"] == "skipped" and "tag pr-1 now serves" in row["error"]
