@@ -43,7 +43,8 @@ DESCRIPTION = """\
 Delete tags from container registries by a retention policy, through the API each registry
 supports. A tag whose digest a kept tag still needs is only untagged; children of kept indexes
 and referrers (signatures, SBOMs) of kept images are never deleted. Policy from --policy FILE
-(YAML, version: 1) and/or the options below (options win).
+(YAML, version: 1) and/or the options below (options win). Right before deleting, each
+repository's tags are listed again: tags pushed or moved since planning keep their images.
 
 exit codes: 0 done, 1 some deletions failed, 2 bad input, 3 authentication/permission
 """
