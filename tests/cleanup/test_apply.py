@@ -148,3 +148,25 @@ def test_a_failing_second_check_fails_the_second_wave_only() -> None:
     assert by_digest[child].status is Status.FAILED
     assert "re-check before the second wave failed" in by_digest[child].detail
     assert child in flaky.manifests["app"]
+
+
+def test_a_tag_pushed_since_planning_keeps_the_referrers_of_its_digest() -> None:
+    fake = FakeBackend()
+    doomed = fake.add("app", digest("img"), ["pr-1"])
+    fallback = doomed.replace(":", "-") + ".sig"
+    sig = fake.add("app", digest("sig"), [fallback])
+    sbom = fake.add("app", digest("sbom"), subject=doomed)  # by the referrers API
+    items = (
+        PlanItem(doomed, "pr-1", Action.DELETE, "deleted: test"),
+        PlanItem(sig, fallback, Action.DELETE, "deleted: referrer of deleted img"),
+        PlanItem(sbom, None, Action.DELETE, "deleted: referrer of deleted img"),
+    )
+    plan = RepoPlan("fake.test", "app", "fake", items)
+    fake.tags["app"]["release"] = doomed
+    applier = Applier(parallel=2)
+    applier.run([Job(plan, fake)])
+    assert fake.calls["delete"] == 0
+    assert set(fake.manifests["app"]) == {doomed, sig, sbom}
+    final = {i.tag or i.digest: i for i in applier.plans[plan.name].items}
+    assert final[fallback].action is Action.KEEP and "release appeared" in final[fallback].reason
+    assert final[sbom].action is Action.KEEP and final["pr-1"].action is Action.UNTAG
