@@ -155,7 +155,12 @@ class Applier:
         seen = self._seen.get(name) or revalidate.planned_tags(job.plan)
         try:
             checked = revalidate.revalidate(
-                job.backend, job.plan, seen, wave=wave, kept_too=self.recheck and first
+                job.backend,
+                job.plan,
+                seen,
+                wave=wave,
+                kept_too=self.recheck and first,
+                parallel=self.parallel,
             )
         except AuthError:
             raise

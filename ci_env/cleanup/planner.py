@@ -43,7 +43,8 @@ class Settings:
     skip_broken: bool = False  # --on-broken skip (policy `broken: skip`)
 
 
-def _map(parallel: int, func: Callable[[T], R], items: Sequence[T]) -> list[R]:
+def map_parallel(parallel: int, func: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """`func` over `items` on up to `parallel` threads, results in order."""
     if len(items) <= 1 or parallel <= 1:
         return [func(item) for item in items]
     with ThreadPoolExecutor(min(parallel, len(items)), thread_name_prefix="plan") as pool:
@@ -56,7 +57,7 @@ def _with_times(backend: Backend, repository: str, s: Settings, images: list[Ima
     if not missing:
         return images
     logger.debug("%s: reading times of %d images", repository, len(missing))
-    times = _map(s.parallel, lambda image: backend.image_time(repository, image), missing)
+    times = map_parallel(s.parallel, lambda image: backend.image_time(repository, image), missing)
     found = {image.digest: when for image, when in zip(missing, times, strict=True)}
     return [
         replace(image, created=found[image.digest]) if found.get(image.digest) else image
@@ -98,7 +99,7 @@ def _walk(backend: Backend, repository: str, s: Settings, graph: DigestGraph) ->
         read = dict(
             zip(
                 digests,
-                _map(s.parallel, lambda d: _read(backend, repository, d), digests),
+                map_parallel(s.parallel, lambda d: _read(backend, repository, d), digests),
                 strict=True,
             )
         )
@@ -109,7 +110,7 @@ def _walk(backend: Backend, repository: str, s: Settings, graph: DigestGraph) ->
             broken={d: e.message for d, e in errors.items() if is_broken(e)},
         )
         subjects = sorted(wants.referrers)
-        found = _map(s.parallel, lambda d: backend.referrers(repository, d), subjects)
+        found = map_parallel(s.parallel, lambda d: backend.referrers(repository, d), subjects)
         graph.learn(referrers=dict(zip(subjects, found, strict=True)))
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 
 from ci_env.cleanup.graph import short
 from ci_env.cleanup.plan import Action, PlanItem, RepoPlan
-from ci_env.cleanup.planner import use_referrers_api
+from ci_env.cleanup.planner import map_parallel, use_referrers_api
 from ci_env.cleanup.policy import referrer_subject
 from ci_env.errors import NotFoundError
 from ci_env.registries.base import Backend, Image
@@ -135,31 +135,44 @@ def _settle(item: PlanItem, protected: Mapping[str, str]) -> PlanItem:
     return item.but(Action.UNTAG, f"untagged: {old}; digest kept: {why}")
 
 
-def _verify(backend: Backend, plan: RepoPlan, now: dict[str, str]) -> dict[str, str]:
+def _verify(backend: Backend, plan: RepoPlan, now: dict[str, str], parallel: int) -> dict[str, str]:
     """Read each tag planned for deletion by digest by content (raises on a header that
     disagrees with the body). A tag that now serves another digest is recorded in `now`, so
     the digest it moved onto is protected; and the planned digest is held back (returned
     digest -> why): a moved tag and a header that lied at planning look alike."""
+    items = [
+        item
+        for item in plan.items
+        if item.action is Action.DELETE and item.tag is not None and item.tag in now
+    ]
+    read = map_parallel(
+        parallel, lambda item: backend.content_digest(plan.repository, str(item.tag)), items
+    )
     held: dict[str, str] = {}
-    for item in plan.items:
-        if item.action is Action.DELETE and item.tag is not None and item.tag in now:
-            digest = backend.content_digest(plan.repository, item.tag)
-            if digest is None:
-                now.pop(item.tag, None)
-                continue
-            now[item.tag] = digest
-            if digest != item.digest:
-                held.setdefault(
-                    item.digest,
-                    f"tag {item.tag} now serves {short(digest)}, not the planned "
-                    f"{short(item.digest)} (moved since planning, or the registry's digest "
-                    "headers are wrong); left for the next run",
-                )
+    for item, digest in zip(items, read, strict=True):
+        assert item.tag is not None
+        if digest is None:
+            now.pop(item.tag, None)
+            continue
+        now[item.tag] = digest
+        if digest != item.digest:
+            held.setdefault(
+                item.digest,
+                f"tag {item.tag} now serves {short(digest)}, not the planned "
+                f"{short(item.digest)} (moved since planning, or the registry's digest "
+                "headers are wrong); left for the next run",
+            )
     return held
 
 
 def revalidate(
-    backend: Backend, plan: RepoPlan, seen: Mapping[str, str], *, wave: int, kept_too: bool
+    backend: Backend,
+    plan: RepoPlan,
+    seen: Mapping[str, str],
+    *,
+    wave: int,
+    kept_too: bool,
+    parallel: int = 8,
 ) -> Checked:
     """Check `plan` against the registry now (see the module doc). `seen` is tag -> digest as
     known so far (the plan's tags, then what the first check saw). CiEnvError: the caller fails
@@ -167,7 +180,7 @@ def revalidate(
     if plan.error or not plan.waves()[wave]:
         return Checked(plan, seen, ran=False)
     now, from_headers = _current(backend, plan, seen, kept_too)
-    held = _verify(backend, plan, now) if wave == 0 and from_headers else {}
+    held = _verify(backend, plan, now, parallel) if wave == 0 and from_headers else {}
     roots = {**held, **_roots(now, seen)}
     if not roots:
         return Checked(plan, {**seen, **now})
