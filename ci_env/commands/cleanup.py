@@ -19,13 +19,13 @@ from pathlib import Path
 
 from ci_env import backend_options as backend_layer
 from ci_env import durations, providers, secrets, settings
-from ci_env.cleanup import gitrefs, planner
+from ci_env.cleanup import gitrefs, planner, werf_config
 from ci_env.cleanup import plan as plans
 from ci_env.cleanup import rules as policy_file
 from ci_env.cleanup.apply import Applier, Job, Outcome, Status
 from ci_env.cleanup.plan import Plan, RepoPlan
 from ci_env.cleanup.progress import Progress
-from ci_env.cleanup.rules import GitRule, Rules, Untagged
+from ci_env.cleanup.rules import GitRule, Rules, Untagged, commits_per_branch
 from ci_env.errors import CiEnvError, UsageError
 from ci_env.providers.base import Provider
 from ci_env.reference import parse
@@ -65,6 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--shard", metavar="I/N", help="only the I-th of N stable shares of the repositories")
     add("--policy", metavar="FILE", help="policy YAML (version: 1); env CIENV_POLICY")
+    add(
+        "--werf-config",
+        metavar="WERF_YAML",
+        help="take keep.git and keep.newer_than from werf.yaml's cleanup section "
+        "(keepPolicies, keepImagesBuiltWithinLastNHours); over --policy, under the options",
+    )
     rules = parser.add_argument_group("policy options (override the policy file)")
     rules.add_argument("--keep-latest", type=_count, metavar="N", help="keep the N newest images")
     rules.add_argument("--keep-newer-than", metavar="DURATION", help="default 2h (0s: off)")
@@ -75,9 +81,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="tags to keep, one a line (env CIENV_KEEP_LIST, WERF_KEEP_LIST)",
     )
     rules.add_argument("--keep-semver", type=_count, metavar="N", help="keep N highest versions")
-    rules.add_argument("--keep-git", action="store_true", help="keep tags of live git refs")
-    rules.add_argument("--commits-per-branch", type=_count, metavar="N", help="for --keep-git")
-    rules.add_argument("--git-dir", default=".", metavar="DIR", help="checkout for --keep-git")
+    rules.add_argument(
+        "--keep-git",
+        action="store_true",
+        help="keep images of origin's branches and tags by werf's default keepPolicies "
+        "(unless the policy file or --werf-config gives policies)",
+    )
+    rules.add_argument(
+        "--commits-per-branch",
+        type=_count,
+        metavar="N",
+        help="keep.git shorthand: images of every git tag and of the N newest commits "
+        "with images on each branch",
+    )
+    rules.add_argument(
+        "--git-dir",
+        default=".",
+        metavar="DIR",
+        help="checkout for keep.git, with an `origin` remote (fetched and unshallowed first)",
+    )
     rules.add_argument("--delete-tag", action="append", metavar="REGEX", help="candidates only")
     rules.add_argument("--delete-older-than", metavar="DURATION")
     rules.add_argument("--untagged", choices=[u.value for u in Untagged])
@@ -114,6 +136,8 @@ def _patterns(values: list[str] | None, option: str) -> tuple[str, ...] | None:
 def load_rules(args: argparse.Namespace, env: Mapping[str, str]) -> Rules:
     path = args.policy or settings.cienv("POLICY", env=env)
     rules = policy_file.load(path) if path else Rules()
+    if args.werf_config:
+        rules = werf_config.load(args.werf_config).apply(rules)
     changes: dict[str, object] = {}
     if args.keep_latest is not None:
         changes["keep_latest"] = args.keep_latest
@@ -130,10 +154,11 @@ def load_rules(args: argparse.Namespace, env: Mapping[str, str]) -> Rules:
         changes["keep_semver"] = args.keep_semver
     if args.untagged is not None:
         changes["untagged"] = Untagged(args.untagged)
-    if args.keep_git or args.commits_per_branch is not None:
-        default = (rules.keep_git or GitRule()).commits_per_branch
-        count = args.commits_per_branch if args.commits_per_branch is not None else default
-        changes["keep_git"] = GitRule(count)
+    if args.commits_per_branch is not None:
+        git = rules.keep_git or GitRule()
+        changes["keep_git"] = GitRule(commits_per_branch(args.commits_per_branch), git.commit_tags)
+    elif args.keep_git and rules.keep_git is None:
+        changes["keep_git"] = GitRule()
     rules = rules.replace(**changes)
     keep_list = args.keep_list or rules.keep_list_file or settings.cienv("KEEP_LIST", env=env)
     if keep_list:
@@ -187,11 +212,13 @@ class _Run:
         return found
 
     def make_plan(self, rules: Rules) -> Plan:
-        live = None
-        if rules.keep_git is not None:
-            live = gitrefs.read_live_refs(self.args.git_dir, rules.keep_git.commits_per_branch)
+        history = gitrefs.read_history(self.args.git_dir) if rules.keep_git is not None else None
         s = planner.Settings(
-            rules, self.started, live, self.args.keep_orphan_referrers, max(1, self.args.parallel)
+            rules,
+            self.started,
+            history,
+            self.args.keep_orphan_referrers,
+            max(1, self.args.parallel),
         )
         pairs = self.repositories()
         # A few repositories at a time: each one's listing waits on round trips (token, tags

@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 ACCEPT = ", ".join(MANIFEST_ACCEPT)
 PAGE_SIZE = 1000
+REVISION = "org.opencontainers.image.revision"  # OCI image-spec annotations.md
 _IMAGE_CONFIGS = frozenset(
     {
         "application/vnd.oci.image.config.v1+json",
@@ -156,6 +157,7 @@ class RegistryClient:
         self._auths: dict[Credentials | None, Authenticator] = {}
         self._creds: dict[str, Credentials | None] = {}
         self._config_times: dict[str, datetime | None] = {}
+        self._config_revisions: dict[str, str | None] = {}
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -334,6 +336,46 @@ class RegistryClient:
         if manifest.config_digest is None:
             return None
         return self.config_time(repository, manifest.config_digest)
+
+    def _config_revision(self, repository: str, config_digest: str) -> str | None:
+        """The revision label of a config blob, cached by digest (content-addressed)."""
+        with self._lock:
+            if config_digest in self._config_revisions:
+                return self._config_revisions[config_digest]
+        try:
+            data = json.loads(self.blob(repository, config_digest))
+        except (ValueError, NotFoundError):
+            data = None
+        config = data.get("config") if isinstance(data, dict) else None
+        labels = config.get("Labels") if isinstance(config, dict) else None
+        found = labels.get(REVISION) if isinstance(labels, dict) else None
+        revision = found if isinstance(found, str) and found else None
+        with self._lock:
+            self._config_revisions[config_digest] = revision
+        return revision
+
+    def image_revision(self, repository: str, digest: str) -> str | None:
+        """`org.opencontainers.image.revision`: the index's annotation, else its first
+        platform's; a manifest's annotation, else its config label (docker/metadata-action
+        writes both; buildx and kaniko only the label)."""
+        try:
+            body, descriptor = self.get(repository, digest)
+            data = json.loads(body)
+        except (NotFoundError, ValueError):
+            return None
+        if not isinstance(data, dict):
+            return None
+        annotations = data.get("annotations")
+        found = annotations.get(REVISION) if isinstance(annotations, dict) else None
+        if isinstance(found, str) and found:
+            return found
+        manifest = parse_manifest(body, descriptor.digest, descriptor.media_type)
+        if manifest.is_index or "manifests" in data:
+            child = platform_child(data)
+            return self.image_revision(repository, child) if child else None
+        if manifest.config_digest is None:
+            return None
+        return self._config_revision(repository, manifest.config_digest)
 
     def referrers(self, repository: str, digest: str) -> list[str]:
         """Digests whose `subject` is `digest`: the OCI referrers API, else the

@@ -1,0 +1,224 @@
+"""werf's git-history keepPolicies, pure: (policies, git history, image commits, now) -> kept.
+
+Follows werf's `pkg/cleaning/git_history_based_cleanup` (reference_to_scan.go, scanner.go) and
+`pkg/config/meta_cleanup.go` for the defaults:
+- references are origin branches and tags, dated by the branch head's committer date, an
+  annotated tag's tagger date, a lightweight tag's commit date;
+- each policy picks references by name (`/re/` is `^re$`, anything else an exact name), then
+  by `limit` (`last` newest, `in` newer than now-in; `operator` And intersects, Or unites);
+  a reference picked by several policies takes the last one's `imagesPerReference`;
+- per reference, the images whose commit is reachable (a branch: every ancestor of its head; a
+  tag: its commit only) are grouped by their newest reached commit (images on one commit count
+  as one), newest first; `imagesPerReference.last` groups are kept (-1 all, 0 none), and with
+  `in` the And/Or of "first `last`" and "commit newer than now-in";
+- the kept set is the union over all references.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+
+class Operator(enum.StrEnum):
+    AND = "And"
+    OR = "Or"
+
+
+class RefKind(enum.StrEnum):
+    BRANCH = "branch"
+    TAG = "tag"
+
+
+@dataclass(frozen=True)
+class Limit:
+    """`limit` of references or `imagesPerReference`; werf's defaults differ between the two."""
+
+    last: int = -1
+    within: timedelta | None = None  # werf's `in`
+    operator: Operator = Operator.AND
+
+    def describe(self) -> str:
+        parts = [f"in {_hours(self.within)}"] if self.within is not None else []
+        parts.append(f"last {self.last}")
+        if self.within is not None:
+            parts.append(self.operator.value)
+        return " ".join(parts)
+
+
+IMAGES_DEFAULT = Limit(last=1)
+
+
+@dataclass(frozen=True)
+class KeepPolicy:
+    kind: RefKind
+    name: str  # as written: `main` or `/re/`
+    limit: Limit | None = None
+    images: Limit = IMAGES_DEFAULT
+    pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pattern", compile_reference(self.name))
+
+    def describe(self) -> str:
+        text = f"{self.kind.value} {self.name}"
+        if self.limit is not None:
+            text += f", limit {self.limit.describe()}"
+        return text + f", imagesPerReference {self.images.describe()}"
+
+
+def compile_reference(name: str) -> re.Pattern[str]:
+    """werf's processRegexpString: `/re/` -> ^re$, otherwise the literal name. re.error
+    propagates (the rules reader turns it into an error naming the key and line)."""
+    if len(name) >= 2 and name.startswith("/") and name.endswith("/"):
+        return re.compile(f"^(?:{name[1:-1]})$")
+    return re.compile(f"^{re.escape(name)}$")
+
+
+_WEEK = timedelta(hours=168)
+# werf's defaults (reference_to_scan.go), used only when no policy is given; the docs page says
+# 2 images for main/master/staging/production, the code 10: the code is what runs.
+DEFAULT_POLICIES = (
+    KeepPolicy(RefKind.TAG, "/.*/", Limit(last=10)),
+    KeepPolicy(RefKind.BRANCH, "/.*/", Limit(10, _WEEK), Limit(2, _WEEK)),
+    KeepPolicy(RefKind.BRANCH, "/^(main|master|staging|production)$/", None, Limit(last=10)),
+)
+
+
+@dataclass(frozen=True)
+class GitRef:
+    kind: RefKind
+    name: str  # branch without `origin/`, or the tag name
+    commit: str  # full SHA (an annotated tag peeled to its commit)
+    date: datetime
+
+
+@dataclass(frozen=True)
+class Commit:
+    date: datetime  # committer date
+    parents: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class History:
+    refs: tuple[GitRef, ...] = ()
+    commits: Mapping[str, Commit] = field(default_factory=dict)
+
+
+def _hours(value: timedelta | None) -> str:
+    seconds = int(value.total_seconds()) if value else 0
+    return f"{seconds // 3600}h" if seconds % 3600 == 0 else f"{seconds}s"
+
+
+def _by_limit(refs: list[GitRef], limit: Limit | None, now: datetime) -> list[GitRef]:
+    if limit is None:
+        return refs
+    newest = sorted(refs, key=lambda ref: ref.date, reverse=True)
+    by_last = set(newest if limit.last < 0 else newest[: limit.last])
+    by_in = {r for r in refs if limit.within is None or r.date > now - limit.within}
+    if limit.operator is Operator.OR:
+        return [r for r in newest if r in by_last or r in by_in]
+    return [r for r in newest if r in by_last and r in by_in]
+
+
+def select_references(
+    policies: Iterable[KeepPolicy], refs: Iterable[GitRef], now: datetime
+) -> dict[GitRef, tuple[int, KeepPolicy]]:
+    """Reference -> (1-based policy number, policy); a later policy overrides an earlier one."""
+    refs = list(refs)
+    chosen: dict[GitRef, tuple[int, KeepPolicy]] = {}
+    for number, policy in enumerate(policies, 1):
+        named = [r for r in refs if r.kind is policy.kind and policy.pattern.search(r.name)]
+        for ref in _by_limit(named, policy.limit, now):
+            chosen[ref] = (number, policy)
+    return chosen
+
+
+def _reachable(history: History, ref: GitRef, wanted: set[str]) -> set[str]:
+    """Wanted commits reachable from `ref` (a tag: only its own commit), walking parents."""
+    if ref.kind is RefKind.TAG:
+        return {ref.commit} & wanted
+    found: set[str] = set()
+    seen = {ref.commit}
+    stack = [ref.commit]
+    while stack and len(found) < len(wanted):
+        sha = stack.pop()
+        if sha in wanted:
+            found.add(sha)
+        commit = history.commits.get(sha)
+        for parent in commit.parents if commit else ():
+            if parent not in seen:
+                seen.add(parent)
+                stack.append(parent)
+    return found
+
+
+def _groups(
+    history: History, reached: set[str], image_commits: Mapping[str, frozenset[str]]
+) -> dict[str, list[str]]:
+    """Newest reached commit -> the images on it (werf's latestCommitStageIDs)."""
+    groups: dict[str, list[str]] = {}
+    for image, commits in image_commits.items():
+        hits = commits & reached
+        if hits:
+            newest = max(hits, key=lambda sha: (history.commits[sha].date, sha))
+            groups.setdefault(newest, []).append(image)
+    return groups
+
+
+def images_of_reference(
+    history: History,
+    ref: GitRef,
+    images: Limit,
+    image_commits: Mapping[str, frozenset[str]],
+    now: datetime,
+) -> dict[str, str]:
+    """Image -> the commit that keeps it, for one reference under its imagesPerReference."""
+    if images.last == 0:
+        return {}
+    wanted = {sha for commits in image_commits.values() for sha in commits}
+    recent = None if images.within is None else now - images.within
+    if recent is not None and images.operator is Operator.AND:
+        wanted = {sha for sha in wanted if history.commits[sha].date > recent}
+    groups = _groups(history, _reachable(history, ref, wanted), image_commits)
+    order = sorted(groups, key=lambda sha: (history.commits[sha].date, sha), reverse=True)
+    reached = sum(len(group) for group in groups.values())
+    if 0 < images.last < reached:
+        by_last = order[: images.last]
+        if recent is None:
+            order = by_last
+        else:
+            by_in = [sha for sha in order if history.commits[sha].date > recent]
+            if images.operator is Operator.AND:
+                order = [sha for sha in by_last if sha in by_in]
+            else:
+                order = [sha for sha in order if sha in by_last or sha in by_in]
+    return {image: sha for sha in order for image in groups[sha]}
+
+
+def kept_images(
+    policies: Iterable[KeepPolicy],
+    history: History,
+    image_commits: Mapping[str, frozenset[str]],
+    now: datetime,
+) -> dict[str, str]:
+    """Image -> reason (`kept: commit <sha7> of branch main (keep.git policy 2: ...)`) for
+    every image some reference keeps. `image_commits` holds only commits in `history`."""
+    chosen = select_references(policies, history.refs, now)
+    # Branches before tags, newest first, so the reason names the most telling reference.
+    refs = sorted(chosen, key=lambda r: (r.kind is RefKind.TAG, -r.date.timestamp(), r.name))
+    kept: dict[str, str] = {}
+    for ref in refs:
+        number, policy = chosen[ref]
+        for image, sha in images_of_reference(
+            history, ref, policy.images, image_commits, now
+        ).items():
+            kept.setdefault(
+                image,
+                f"kept: commit {sha[:7]} of {ref.kind.value} {ref.name} "
+                f"(keep.git policy {number}: {policy.describe()})",
+            )
+    return kept
