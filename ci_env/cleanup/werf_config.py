@@ -44,8 +44,9 @@ class WerfCleanup:
 def _meta_document(text: str, source: str) -> yaml.Node | None:
     """The first document with `project` or `configVersion`, lines numbered as in the file."""
     lines = text.splitlines()
-    starts = [0] + [i + 1 for i, line in enumerate(lines) if re.match(r"---(\s|$)", line)]
-    for begin, end in zip(starts, starts[1:] + [len(lines)], strict=True):
+    separators = [i for i, line in enumerate(lines) if re.match(r"---(\s|$)", line)]
+    starts = [0] + [i + 1 for i in separators]
+    for begin, end in zip(starts, separators + [len(lines)], strict=True):
         body = "\n" * begin + "\n".join(lines[begin:end])
         if not re.search(r"^(project|configVersion)\s*:", body, re.MULTILINE):
             continue
