@@ -9,6 +9,7 @@ never taken for the whole one. `read_history` runs git; the decisions are in `ke
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 from datetime import UTC, datetime
 
@@ -18,6 +19,7 @@ from ci_env.errors import UsageError
 logger = logging.getLogger(__name__)
 
 _GIT_TIMEOUT = 300.0
+_USERINFO = re.compile(r"([a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
 _FETCH_HINT = (
     "keep.git needs origin's full history: check out with `fetch-depth: 0` (GitHub "
     "actions/checkout) or `GIT_DEPTH: 0` (GitLab CI), or run `git fetch --unshallow origin`"
@@ -46,12 +48,25 @@ def _git(git_dir: str, *args: str, feed: str = "") -> subprocess.CompletedProces
         ) from None
 
 
+def _headline(stderr: str) -> str:
+    """git's first `fatal:`/`error:` line (the rest is advice), else its last line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith(("fatal:", "error:"))]
+    return (errors or lines or ["no message"])[0 if errors else -1]
+
+
+def scrub(text: str) -> str:
+    """Drop user:password from URLs: CI clones often carry a token in origin's URL (GitLab's
+    `gitlab-ci-token:<job token>@`); git hides it in most messages, this makes sure."""
+    return _USERINFO.sub(r"\1***@", text)
+
+
 def _checked(git_dir: str, *args: str, hint: str, feed: str = "") -> str:
     result = _git(git_dir, *args, feed=feed)
     if result.returncode != 0:
         command = f"git {args[0]}" + (" origin" if "origin" in args else "")
-        problem = result.stderr.strip().splitlines()[-1:] or ["no message"]
-        raise UsageError(f"keep.git: `{command}` failed in {git_dir!r}: {problem[0]}", hint)
+        problem = scrub(_headline(result.stderr))
+        raise UsageError(f"keep.git: `{command}` failed in {git_dir!r}: {problem}", hint)
     return result.stdout
 
 

@@ -68,3 +68,18 @@ def test_not_a_checkout_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as error:
         gitrefs.read_history(str(tmp_path / "nowhere"))
     assert "git checkout" in error.value.hint
+
+
+def test_a_token_in_origins_url_never_reaches_the_message(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q")
+    url = "http://gitlab-ci-token:glcbt-SECRET@127.0.0.1:9/grp/app.git"  # port 9: refused
+    git(tmp_path, "remote", "add", "origin", url)
+    with pytest.raises(UsageError) as error:
+        gitrefs.read_history(str(tmp_path))
+    assert "SECRET" not in error.value.message and "SECRET" not in error.value.hint
+    assert "git fetch origin" in error.value.message and "unable to access" in error.value.message
+    text = "fatal: unable to access 'https://u:glpat-SECRET@gitlab.example/x/' and ssh://t@h/"
+    assert (
+        gitrefs.scrub(text)
+        == "fatal: unable to access 'https://***@gitlab.example/x/' and ssh://***@h/"
+    )

@@ -116,6 +116,19 @@ def test_keep_git_keeps_whole_images_with_the_commit_and_policy_in_the_reason() 
     assert got["custom"] == "kept: matches keep.tags 'custom'" and got["main"].startswith(reason)
 
 
+def test_revisions_are_read_only_where_keep_git_can_change_the_outcome() -> None:
+    images = [
+        image("a", "v1", "pr-1"),
+        image("b", "v2"),
+        image("c", "sha256-" + "c" * 64 + ".sig"),
+        replace(image("d", "pr-2"), revision="0" * 40),
+        image("u"),
+    ]
+    rules = Rules(keep_git=GitRule(), keep_tags=("v.*",))
+    assert policy.needs_revision(images, rules) == [images[0]]
+    assert policy.needs_revision(images, Rules(keep_tags=("v.*",))) == []
+
+
 def test_untagged() -> None:
     images = [image("u", age=timedelta(days=9)), image("n", age=timedelta(minutes=1))]
     assert decide(images, Rules())[digest("u")] == "kept: untagged (untagged: keep)"

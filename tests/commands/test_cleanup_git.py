@@ -314,6 +314,12 @@ def test_metadata_action_tags_and_annotations(scene: Scene) -> None:
     child = images.push_image(scene.registry, REPO, "amd64-c2", seed="c2", created=OLD, via="http")
     index = images.push_index(scene.registry, REPO, "main", [child], annotations={LABEL: c2})
     images.tag(scene.registry, REPO, index, "sha-" + c2[:7])
+    # buildx without annotations: the revision is only the platform image's config label.
+    labelled = images.push_image(
+        scene.registry, REPO, "arm64-c2", seed="c2 arm", created=OLD, via="http",
+        arch="arm64", labels={LABEL: c2},
+    )  # fmt: skip
+    images.push_index(scene.registry, REPO, "multi", [labelled])
     scene.image(c0, "sha-" + c0[:7], label=False)
     scene.image("f" * 40, "inherited", label=True)  # a FROM image's revision: not ours
     images.tag(scene.registry, REPO, "inherited", f"main-{c0[:8]}")
@@ -323,7 +329,7 @@ def test_metadata_action_tags_and_annotations(scene: Scene) -> None:
         "  imagesPerReference: {last: 1}",
     )
     kept = scene.kept(policy=policy)
-    assert kept == {"sha-" + c1[:7], "1.2.3", "main", "sha-" + c2[:7]}
+    assert kept == {"sha-" + c1[:7], "1.2.3", "main", "sha-" + c2[:7], "multi", "arm64-c2"}
     # `<branch>-<sha>` when the user names the pattern: maps `inherited` to c0 (then kept by
     # imagesPerReference.last 2).
     policy2 = policy.replace("{last: 1}", "{last: 3}") + "    commit_tags: ['.+-([0-9a-f]{8})']\n"
