@@ -69,7 +69,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--werf-config",
         metavar="WERF_YAML",
         help="take keep.git and keep.newer_than from werf.yaml's cleanup section "
-        "(keepPolicies, keepImagesBuiltWithinLastNHours); over --policy, under the options",
+        "(keepPolicies, keepImagesBuiltWithinLastNHours); over --policy, under the options; "
+        "env CIENV_WERF_CONFIG",
     )
     rules = parser.add_argument_group("policy options (override the policy file)")
     rules.add_argument("--keep-latest", type=_count, metavar="N", help="keep the N newest images")
@@ -136,8 +137,9 @@ def _patterns(values: list[str] | None, option: str) -> tuple[str, ...] | None:
 def load_rules(args: argparse.Namespace, env: Mapping[str, str]) -> Rules:
     path = args.policy or settings.cienv("POLICY", env=env)
     rules = policy_file.load(path) if path else Rules()
-    if args.werf_config:
-        rules = werf_config.load(args.werf_config).apply(rules)
+    werf_yaml = args.werf_config or settings.env_first("CIENV_WERF_CONFIG", env=env)
+    if werf_yaml:
+        rules = werf_config.load(werf_yaml).apply(rules)
     changes: dict[str, object] = {}
     if args.keep_latest is not None:
         changes["keep_latest"] = args.keep_latest

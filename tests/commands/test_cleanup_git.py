@@ -235,6 +235,8 @@ def test_werf_config_is_read_as_werf_reads_it(scene: Scene) -> None:
     w10_history(scene)
     (scene.tmp / "werf.yaml").write_text(WERF_YAML)
     assert scene.kept("--werf-config", str(scene.tmp / "werf.yaml")) == W10_KEPT
+    scene.env["CIENV_WERF_CONFIG"] = str(scene.tmp / "werf.yaml")
+    assert scene.kept() == W10_KEPT
 
 
 def test_werf_config_errors_name_key_and_line(scene: Scene) -> None:
