@@ -137,23 +137,56 @@ def select_references(
     return chosen
 
 
-def _reachable(history: History, ref: GitRef, wanted: set[str]) -> set[str]:
-    """Wanted commits reachable from `ref` (a tag: only its own commit), walking parents."""
-    if ref.kind is RefKind.TAG:
-        return {ref.commit} & wanted
-    found: set[str] = set()
-    seen = {ref.commit}
-    stack = [ref.commit]
-    while stack and len(found) < len(wanted):
-        sha = stack.pop()
-        if sha in wanted:
-            found.add(sha)
-        commit = history.commits.get(sha)
-        for parent in commit.parents if commit else ():
-            if parent not in seen:
-                seen.add(parent)
-                stack.append(parent)
-    return found
+def _parents_first(commits: Mapping[str, Commit]) -> list[str]:
+    """Every commit after all its parents (iterative: histories are deep)."""
+    order: list[str] = []
+    done: set[str] = set()
+    for start in commits:
+        stack = [start]
+        while stack:
+            sha = stack[-1]
+            if sha in done:
+                stack.pop()
+                continue
+            waiting = [p for p in commits[sha].parents if p in commits and p not in done]
+            if waiting:
+                stack.extend(waiting)
+            else:
+                done.add(sha)
+                order.append(sha)
+                stack.pop()
+    return order
+
+
+class _Reach:
+    """Which wanted commits each commit reaches, for the whole history in one pass: a bit set
+    per commit, the union of its parents' (shared, not copied, along single-parent runs).
+    Walking every reference's ancestry instead costs references x commits (see
+    bench/keep_policies_bench.py)."""
+
+    def __init__(self, history: History, wanted: set[str]) -> None:
+        self.wanted = sorted(wanted)
+        index = {sha: i for i, sha in enumerate(self.wanted)}
+        self.bits: dict[str, int] = {}
+        for sha in _parents_first(history.commits):
+            parents = [self.bits[p] for p in history.commits[sha].parents if p in self.bits]
+            value = parents[0] if parents else 0
+            for other in parents[1:]:
+                value |= other
+            if sha in index:
+                value |= 1 << index[sha]
+            self.bits[sha] = value
+
+    def of(self, ref: GitRef) -> set[str]:
+        """Wanted commits reachable from `ref` (a tag: only its own commit, as in werf)."""
+        if ref.kind is RefKind.TAG:
+            return {ref.commit} & set(self.wanted)
+        value, found = self.bits.get(ref.commit, 0), set()
+        while value:
+            low = value & -value
+            found.add(self.wanted[low.bit_length() - 1])
+            value ^= low
+        return found
 
 
 def _groups(
@@ -175,18 +208,21 @@ def images_of_reference(
     images: Limit,
     image_commits: Mapping[str, frozenset[str]],
     now: datetime,
+    reach: _Reach | None = None,
 ) -> dict[str, str]:
     """Image -> the commit that keeps it, for one reference under its imagesPerReference."""
     if images.last == 0:
         return {}
-    wanted = {sha for commits in image_commits.values() for sha in commits}
+    if reach is None:
+        reach = _Reach(history, {sha for commits in image_commits.values() for sha in commits})
+    reached = reach.of(ref)
     recent = None if images.within is None else now - images.within
     if recent is not None and images.operator is Operator.AND:
-        wanted = {sha for sha in wanted if history.commits[sha].date > recent}
-    groups = _groups(history, _reachable(history, ref, wanted), image_commits)
+        reached = {sha for sha in reached if history.commits[sha].date > recent}
+    groups = _groups(history, reached, image_commits)
     order = sorted(groups, key=lambda sha: (history.commits[sha].date, sha), reverse=True)
-    reached = sum(len(group) for group in groups.values())
-    if 0 < images.last < reached:
+    count = sum(len(group) for group in groups.values())
+    if 0 < images.last < count:
         by_last = order[: images.last]
         if recent is None:
             order = by_last
@@ -210,11 +246,12 @@ def kept_images(
     chosen = select_references(policies, history.refs, now)
     # Branches before tags, newest first, so the reason names the most telling reference.
     refs = sorted(chosen, key=lambda r: (r.kind is RefKind.TAG, -r.date.timestamp(), r.name))
+    reach = _Reach(history, {sha for commits in image_commits.values() for sha in commits})
     kept: dict[str, str] = {}
     for ref in refs:
         number, policy = chosen[ref]
         for image, sha in images_of_reference(
-            history, ref, policy.images, image_commits, now
+            history, ref, policy.images, image_commits, now, reach
         ).items():
             kept.setdefault(
                 image,
