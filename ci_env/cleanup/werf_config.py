@@ -83,7 +83,9 @@ def parse(text: str, *, source: str = "werf.yaml") -> WerfCleanup:
     reader = policy_file.Reader(source)
     top = root.value if isinstance(root, yaml.MappingNode) else []
     section = next((value for key, value in top if key.value == "cleanup"), None)
-    found = reader.mapping(section, "cleanup", _KEYS) if section is not None else {}
+    found: dict[str, yaml.Node] = {}
+    if section is not None and section.tag != "tag:yaml.org,2002:null":  # `cleanup:` alone
+        found = reader.mapping(section, "cleanup", _KEYS)
     if _flag(reader, found, "disable"):
         raise reader.fail(
             found["disable"],

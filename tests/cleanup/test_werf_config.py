@@ -13,9 +13,10 @@ IMAGES = "---\nimage: app\nfrom: {{ .Values.base }}\n"
 
 
 def test_no_cleanup_section_means_werfs_defaults() -> None:
-    got = werf_config.parse(META + IMAGES)
-    assert got.git is not None and got.git.policies == DEFAULT_POLICIES
-    assert got.newer_than == timedelta(hours=2)
+    for text in (META + IMAGES, META + "cleanup:\n" + IMAGES):
+        got = werf_config.parse(text)
+        assert got.git is not None and got.git.policies == DEFAULT_POLICIES
+        assert got.newer_than == timedelta(hours=2)
 
 
 def test_keep_policies_and_hours() -> None:
