@@ -82,7 +82,8 @@ def is_shallow(git_dir: str) -> bool:
 
 def fetch_origin(git_dir: str) -> None:
     """Origin's branches and tags, pruned, with the whole history (werf does the same)."""
-    args = ["fetch", "--quiet", "--prune", "--prune-tags", "--tags", "--force"]
+    # Explicit refspecs: `--tags` next to `--prune-tags` keeps local tags origin lacks.
+    args = ["fetch", "--quiet", "--prune", "--force"]
     if is_shallow(git_dir):
         logger.info("keep.git: the clone is shallow; fetching origin's full history")
         args.append("--unshallow")
@@ -91,6 +92,7 @@ def fetch_origin(git_dir: str) -> None:
         *args,
         "origin",
         "+refs/heads/*:refs/remotes/origin/*",
+        "+refs/tags/*:refs/tags/*",
         hint=_FETCH_HINT + "; origin must be reachable from this job",
     )
     if is_shallow(git_dir):

@@ -28,6 +28,7 @@ def test_history_of_a_shallow_single_branch_clone(tmp_path: Path) -> None:
     clone = origin.clone(tmp_path / "clone", depth=1, branch="main")
     assert git(clone, "rev-parse", "--is-shallow-repository") == "true"
     origin.delete_branch("gone")  # deleted after the clone: origin no longer has it
+    git(clone, "tag", "local-only")  # never pushed: not one of origin's references
 
     history = gitrefs.read_history(str(clone))
 
