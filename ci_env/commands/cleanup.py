@@ -10,6 +10,7 @@ Exit: 0 done, 1 some deletions failed (or a repository failed closed), 2 bad inp
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -96,6 +97,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "with images on each branch",
     )
     rules.add_argument(
+        "--commit-tag",
+        action="append",
+        metavar="REGEX",
+        help="keep.git: tags whose first regex group is the image's commit SHA, "
+        "e.g. '.+-([0-9a-f]{7,40})' (repeatable; added to the file's)",
+    )
+    rules.add_argument(
         "--git-dir",
         default=".",
         metavar="DIR",
@@ -134,6 +142,31 @@ def _patterns(values: list[str] | None, option: str) -> tuple[str, ...] | None:
     return tuple(values)
 
 
+def _git_rule(args: argparse.Namespace, current: GitRule | None) -> GitRule | None:
+    """keep.git as the options change it; None when they leave it as it is."""
+    git = current
+    if args.commits_per_branch is not None:
+        git = dataclasses.replace(
+            current or GitRule(), policies=commits_per_branch(args.commits_per_branch)
+        )
+    elif args.keep_git and git is None:
+        git = GitRule()
+    if args.commit_tag:
+        if git is None:
+            raise UsageError(
+                "--commit-tag needs keep.git",
+                "add --keep-git, keep.git in the policy file, or --werf-config",
+            )
+        for pattern in args.commit_tag:
+            if policy_file.compile_pattern(pattern, "--commit-tag").groups < 1:
+                raise UsageError(
+                    f"--commit-tag {pattern!r} has no group",
+                    "put the SHA in a group: .+-([0-9a-f]{7,40})",
+                )
+        git = dataclasses.replace(git, commit_tags=git.commit_tags + tuple(args.commit_tag))
+    return None if git is current else git
+
+
 def load_rules(args: argparse.Namespace, env: Mapping[str, str]) -> Rules:
     path = args.policy or settings.cienv("POLICY", env=env)
     rules = policy_file.load(path) if path else Rules()
@@ -156,11 +189,8 @@ def load_rules(args: argparse.Namespace, env: Mapping[str, str]) -> Rules:
         changes["keep_semver"] = args.keep_semver
     if args.untagged is not None:
         changes["untagged"] = Untagged(args.untagged)
-    if args.commits_per_branch is not None:
-        git = rules.keep_git or GitRule()
-        changes["keep_git"] = GitRule(commits_per_branch(args.commits_per_branch), git.commit_tags)
-    elif args.keep_git and rules.keep_git is None:
-        changes["keep_git"] = GitRule()
+    if (git := _git_rule(args, rules.keep_git)) is not None:
+        changes["keep_git"] = git
     rules = rules.replace(**changes)
     keep_list = args.keep_list or rules.keep_list_file or settings.cienv("KEEP_LIST", env=env)
     if keep_list:

@@ -337,3 +337,17 @@ def test_metadata_action_tags_and_annotations(scene: Scene) -> None:
     policy2 = policy.replace("{last: 1}", "{last: 3}") + "    commit_tags: ['.+-([0-9a-f]{8})']\n"
     kept = scene.kept(policy=policy2)
     assert {"inherited", f"main-{c0[:8]}", "sha-" + c0[:7]} <= kept
+    kept = scene.kept(
+        "--commit-tag", ".+-([0-9a-f]{8})", policy=policy.replace("{last: 1}", "{last: 3}")
+    )
+    assert {"inherited", f"main-{c0[:8]}", "sha-" + c0[:7]} <= kept
+
+
+def test_commit_tag_needs_keep_git_and_a_group(scene: Scene) -> None:
+    for args, message in [
+        (("--commit-tag", ".+-([0-9a-f]{7})"), "--commit-tag needs keep.git"),
+        (("--keep-git", "--commit-tag", ".+-[0-9a-f]{7}"), "has no group"),
+        (("--keep-git", "--commit-tag", "(["), "--commit-tag"),
+    ]:
+        done = scene.cleanup("--dry-run", *args)
+        assert done.returncode == 2 and message in done.stderr, done.stderr
