@@ -351,3 +351,15 @@ def test_commit_tag_needs_keep_git_and_a_group(scene: Scene) -> None:
     ]:
         done = scene.cleanup("--dry-run", *args)
         assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+def test_custom_tags_of_an_unpushed_commit_go_with_their_image(scene: Scene) -> None:
+    """werf's e2e "custom tags": tag1 built at a pushed commit stays, tag2 built at a commit
+    only the local clone has goes (only origin's history counts)."""
+    c0 = scene.origin.linear("main", ("c0", ago(5)))[0]
+    scene.clone = scene.origin.clone(scene.tmp / "clone")
+    git(scene.clone, "commit", "-q", "--allow-empty", "-m", "local", when=ago(1))
+    c1 = git(scene.clone, "rev-parse", "HEAD")
+    scene.image(c0, "build-1", "tag1")
+    scene.image(c1, "build-2", "tag2")
+    assert scene.kept("--keep-git") == {"build-1", "tag1"}
