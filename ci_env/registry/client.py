@@ -156,8 +156,7 @@ class RegistryClient:
         self._lock = threading.Lock()
         self._auths: dict[Credentials | None, Authenticator] = {}
         self._creds: dict[str, Credentials | None] = {}
-        self._config_times: dict[str, datetime | None] = {}
-        self._config_revisions: dict[str, str | None] = {}
+        self._configs: dict[str, tuple[datetime | None, str | None]] = {}
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -306,19 +305,31 @@ class RegistryClient:
         )
         return response.content
 
-    def config_time(self, repository: str, config_digest: str) -> datetime | None:
-        """`created` of a config blob, cached by digest (configs are content-addressed)."""
+    def _config(self, repository: str, config_digest: str) -> tuple[datetime | None, str | None]:
+        """(`created`, revision label) of a config blob, cached by digest: configs are
+        content-addressed, and keep.git and the time rules both read them (one GET for both)."""
         with self._lock:
-            if config_digest in self._config_times:
-                return self._config_times[config_digest]
+            if config_digest in self._configs:
+                return self._configs[config_digest]
         try:
             data = json.loads(self.blob(repository, config_digest))
-            created = parse_time(data.get("created")) if isinstance(data, dict) else None
         except (ValueError, NotFoundError):
-            created = None
+            data = None
+        data = data if isinstance(data, dict) else {}
+        config = data.get("config")
+        labels = config.get("Labels") if isinstance(config, dict) else None
+        found = labels.get(REVISION) if isinstance(labels, dict) else None
+        value = (
+            parse_time(data.get("created")),
+            found if isinstance(found, str) and found else None,
+        )
         with self._lock:
-            self._config_times[config_digest] = created
-        return created
+            self._configs[config_digest] = value
+        return value
+
+    def config_time(self, repository: str, config_digest: str) -> datetime | None:
+        """`created` of a config blob."""
+        return self._config(repository, config_digest)[0]
 
     def image_created(self, repository: str, digest: str) -> datetime | None:
         """Build time of an image from its config blob; an index uses its first platform child."""
@@ -336,23 +347,6 @@ class RegistryClient:
         if manifest.config_digest is None:
             return None
         return self.config_time(repository, manifest.config_digest)
-
-    def _config_revision(self, repository: str, config_digest: str) -> str | None:
-        """The revision label of a config blob, cached by digest (content-addressed)."""
-        with self._lock:
-            if config_digest in self._config_revisions:
-                return self._config_revisions[config_digest]
-        try:
-            data = json.loads(self.blob(repository, config_digest))
-        except (ValueError, NotFoundError):
-            data = None
-        config = data.get("config") if isinstance(data, dict) else None
-        labels = config.get("Labels") if isinstance(config, dict) else None
-        found = labels.get(REVISION) if isinstance(labels, dict) else None
-        revision = found if isinstance(found, str) and found else None
-        with self._lock:
-            self._config_revisions[config_digest] = revision
-        return revision
 
     def image_revision(self, repository: str, digest: str) -> str | None:
         """`org.opencontainers.image.revision`: the index's annotation, else its first
@@ -375,7 +369,7 @@ class RegistryClient:
             return self.image_revision(repository, child) if child else None
         if manifest.config_digest is None:
             return None
-        return self._config_revision(repository, manifest.config_digest)
+        return self._config(repository, manifest.config_digest)[1]
 
     def referrers(self, repository: str, digest: str) -> list[str]:
         """Digests whose `subject` is `digest`: the OCI referrers API, else the
