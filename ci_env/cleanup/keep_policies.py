@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -164,8 +164,15 @@ class _Reach:
     Walking every reference's ancestry instead costs references x commits (see
     bench/keep_policies_bench.py)."""
 
-    def __init__(self, history: History, wanted: set[str]) -> None:
-        self.wanted = sorted(wanted)
+    def __init__(self, history: History, image_commits: Mapping[str, frozenset[str]]) -> None:
+        self.images_on: dict[str, list[str]] = {}
+        for image, commits in image_commits.items():
+            for sha in commits:
+                self.images_on.setdefault(sha, []).append(image)
+        # Bit i is the i-th newest wanted commit, so reading bits from the lowest walks a
+        # reference's commits newest first and can stop as soon as the policy has its images.
+        dates = {sha: history.commits[sha].date for sha in self.images_on}
+        self.wanted = sorted(self.images_on, key=lambda sha: (dates[sha], sha), reverse=True)
         index = {sha: i for i, sha in enumerate(self.wanted)}
         self.bits: dict[str, int] = {}
         for sha in _parents_first(history.commits):
@@ -177,29 +184,17 @@ class _Reach:
                 value |= 1 << index[sha]
             self.bits[sha] = value
 
-    def of(self, ref: GitRef) -> set[str]:
-        """Wanted commits reachable from `ref` (a tag: only its own commit, as in werf)."""
+    def newest_first(self, ref: GitRef) -> Iterator[str]:
+        """Wanted commits reachable from `ref`, newest first (a tag: only its own commit)."""
         if ref.kind is RefKind.TAG:
-            return {ref.commit} & set(self.wanted)
-        value, found = self.bits.get(ref.commit, 0), set()
+            if ref.commit in self.images_on:
+                yield ref.commit
+            return
+        value = self.bits.get(ref.commit, 0)
         while value:
             low = value & -value
-            found.add(self.wanted[low.bit_length() - 1])
+            yield self.wanted[low.bit_length() - 1]
             value ^= low
-        return found
-
-
-def _groups(
-    history: History, reached: set[str], image_commits: Mapping[str, frozenset[str]]
-) -> dict[str, list[str]]:
-    """Newest reached commit -> the images on it (werf's latestCommitStageIDs)."""
-    groups: dict[str, list[str]] = {}
-    for image, commits in image_commits.items():
-        hits = commits & reached
-        if hits:
-            newest = max(hits, key=lambda sha: (history.commits[sha].date, sha))
-            groups.setdefault(newest, []).append(image)
-    return groups
 
 
 def images_of_reference(
@@ -210,29 +205,31 @@ def images_of_reference(
     now: datetime,
     reach: _Reach | None = None,
 ) -> dict[str, str]:
-    """Image -> the commit that keeps it, for one reference under its imagesPerReference."""
+    """Image -> the commit that keeps it, for one reference under its imagesPerReference.
+
+    Reached commits come newest first; each image counts at its newest reached commit, and a
+    commit with images not counted before is one group. Kept: the first `last` groups (all
+    for -1); with `in`, And keeps only groups newer than `in`, Or adds every group newer than
+    `in`. (werf keeps every reached image when there are no more than `last`: the same set.)"""
     if images.last == 0:
         return {}
-    if reach is None:
-        reach = _Reach(history, {sha for commits in image_commits.values() for sha in commits})
-    reached = reach.of(ref)
+    reach = reach or _Reach(history, image_commits)
     recent = None if images.within is None else now - images.within
-    if recent is not None and images.operator is Operator.AND:
-        reached = {sha for sha in reached if history.commits[sha].date > recent}
-    groups = _groups(history, reached, image_commits)
-    order = sorted(groups, key=lambda sha: (history.commits[sha].date, sha), reverse=True)
-    count = sum(len(group) for group in groups.values())
-    if 0 < images.last < count:
-        by_last = order[: images.last]
-        if recent is None:
-            order = by_last
-        else:
-            by_in = [sha for sha in order if history.commits[sha].date > recent]
-            if images.operator is Operator.AND:
-                order = [sha for sha in by_last if sha in by_in]
-            else:
-                order = [sha for sha in order if sha in by_last or sha in by_in]
-    return {image: sha for sha in order for image in groups[sha]}
+    kept: dict[str, str] = {}
+    groups = 0
+    for sha in reach.newest_first(ref):
+        young = recent is None or history.commits[sha].date > recent
+        full = 0 <= images.last <= groups
+        # Commits come newest first: once one is too old or past `last`, so is the rest.
+        if not young and (full or images.operator is Operator.AND):
+            break
+        if full and (recent is None or images.operator is Operator.AND):
+            break
+        new = [image for image in reach.images_on[sha] if image not in kept]
+        if new:
+            groups += 1
+            kept.update(dict.fromkeys(new, sha))
+    return kept
 
 
 def kept_images(
@@ -246,7 +243,7 @@ def kept_images(
     chosen = select_references(policies, history.refs, now)
     # Branches before tags, newest first, so the reason names the most telling reference.
     refs = sorted(chosen, key=lambda r: (r.kind is RefKind.TAG, -r.date.timestamp(), r.name))
-    reach = _Reach(history, {sha for commits in image_commits.values() for sha in commits})
+    reach = _Reach(history, image_commits)
     kept: dict[str, str] = {}
     for ref in refs:
         number, policy = chosen[ref]

@@ -123,3 +123,20 @@ def test_reason_names_commit_reference_and_policy() -> None:
         "i": f"kept: commit {sha('c0')[:7]} of branch main (keep.git policy 3: branch "
         "/^(main|master|staging|production)$/, imagesPerReference last 10)"
     }
+
+
+def test_an_image_on_several_commits_counts_at_its_newest_reached_one() -> None:
+    commits = linear(("c1", 3 * H), ("c2", 2 * H), ("c3", H))
+    history = History((branch("test", "c2", commits),), commits)  # c3 is not reached
+    both = {"multi": frozenset({sha("c1"), sha("c2"), sha("c3")}), "old": frozenset({sha("c1")})}
+    got = kp.kept_images((KeepPolicy(K.BRANCH, "test"),), history, both, NOW)
+    assert set(got) == {"multi"} and f"commit {sha('c2')[:7]}" in got["multi"]
+
+
+def test_or_with_fewer_images_than_last_keeps_every_reached_one() -> None:
+    commits = linear(("c1", 30 * H), ("c2", 20 * H))
+    history = History((branch("test", "c2", commits),), commits)
+    policy = (KeepPolicy(K.BRANCH, "test", images=Limit(5, H, Operator.OR)),)
+    assert kept(policy, history, {"I1": "c1", "I2": "c2"}) == {"I1", "I2"}
+    policy = (KeepPolicy(K.BRANCH, "test", images=Limit(5, H, Operator.AND)),)
+    assert kept(policy, history, {"I1": "c1", "I2": "c2"}) == set()
