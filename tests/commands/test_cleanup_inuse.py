@@ -1,0 +1,124 @@
+"""`ci-env cleanup --keep-in-use-kubernetes / --keep-in-use-file` end to end: the real registry,
+two fake Kubernetes API servers behind one kubeconfig, results checked with skopeo."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.commands.clirun import base_env, run_cli
+from tests.commands.test_cleanup import OLD, REPO, cleanup, cli_env, exists, push
+from tests.fakes.kubernetes_api import FakeKubernetes, pod_spec, workload, write_kubeconfig
+from tests.support import images
+from tests.support.registry import LocalRegistry
+
+OTHER = "grp/other"
+
+
+@pytest.fixture
+def clusters() -> Iterator[tuple[FakeKubernetes, FakeKubernetes]]:
+    a, b = FakeKubernetes(lifetime=120).start(), FakeKubernetes(lifetime=120).start()
+    try:
+        yield a, b
+    finally:
+        a.stop()
+        b.stop()
+
+
+def seed(reg: LocalRegistry, a: FakeKubernetes, b: FakeKubernetes) -> dict[str, str]:
+    pushed = {tag: push(reg, tag) for tag in ("pr-1", "pr-2", "pr-3", "pr-4", "pr-5")}
+    host = reg.host
+    a.add("deployments", workload("deployments", "web", pod_spec(f"{host}/{REPO}:pr-1"), "prod"))
+    by_digest = pod_spec(f"{host}/{REPO}@{pushed['pr-2']}")
+    b.add("deployments", workload("deployments", "api", by_digest, "prod"))
+    old = workload("replicasets", "web-7d9f", pod_spec(f"{host}/{REPO}:pr-3"), "prod", replicas=0)
+    a.add("replicasets", old)
+    return pushed
+
+
+@pytest.mark.slow
+def test_workloads_in_two_contexts_and_a_list_keep_their_images(
+    registry: LocalRegistry, tmp_path: Path, clusters: tuple[FakeKubernetes, FakeKubernetes]
+) -> None:
+    a, b = clusters
+    pushed = seed(registry, a, b)
+    listed = tmp_path / "in-use.txt"
+    listed.write_text(f"{registry.host}/{REPO}:pr-5\n")
+    env = cli_env(tmp_path, registry)
+    env["KUBECONFIG"] = str(write_kubeconfig(tmp_path / "kubeconfig", {"a": a, "b": b}))
+    args = ("--delete-tag", "pr-.*", "--keep-in-use-kubernetes", "--verbose")
+    done = cleanup(env, registry.host, *args, "--keep-in-use-file", str(listed))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert images.list_tags(registry, REPO) == ["pr-1", "pr-2", "pr-3", "pr-5"]
+    assert not exists(registry, f"{REPO}@{pushed['pr-4']}")
+    for tag in ("pr-1", "pr-2", "pr-3", "pr-5"):
+        assert exists(registry, f"{REPO}@{pushed[tag]}"), tag
+    assert "kept: in use by deployment prod/web (context a)" in done.stdout
+    assert "kept: in use by deployment prod/api (context b)" in done.stdout
+    assert "kept: in use by replicaset prod/web-7d9f (context a)" in done.stdout
+    assert "kept: in use by in-use.txt line 1" in done.stdout
+    assert a.calls("GET", "/apis/apps/v1/replicasets") == b.calls("GET", "/api/v1/pods") == 1
+
+
+@pytest.mark.slow
+def test_a_forbidden_context_deletes_nothing_anywhere(
+    registry: LocalRegistry, tmp_path: Path, clusters: tuple[FakeKubernetes, FakeKubernetes]
+) -> None:
+    a, b = clusters
+    seed(registry, a, b)
+    images.push_image(registry, OTHER, "pr-9", created=OLD, via="http")
+    b.forbidden.add("replicasets")
+    config = write_kubeconfig(tmp_path / "kubeconfig", {"a": a, "b": b})
+    env = cli_env(tmp_path, registry)
+    report = tmp_path / "report.json"
+    done = cleanup(
+        env,
+        registry.host,
+        "--repo",
+        f"{registry.host}/{OTHER}",
+        "--delete-tag",
+        "pr-.*",
+        "--keep-in-use-kubernetes",
+        "--kubeconfig",
+        str(config),
+        "--report-json",
+        str(report),
+    )
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert "kube context b: cannot list replicasets in all namespaces" in done.stderr
+    assert "`list replicasets (API group apps)`" in done.stderr
+    assert a.token not in done.stderr + done.stdout and b.token not in done.stderr
+    assert images.list_tags(registry, REPO) == ["pr-1", "pr-2", "pr-3", "pr-4", "pr-5"]
+    assert images.list_tags(registry, OTHER) == ["pr-9"]
+    assert json.loads(report.read_text())["exit_code"] == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--kube-context", "a"], "--kube-context and --kube-namespace scope the Kubernetes scan"),
+        (["--keep-in-use-file", "x.txt", "--apply-plan", "p.json"], "not with --apply-plan"),
+    ],
+)
+def test_in_use_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
+    done = run_cli("cleanup", "--repo", "127.0.0.1:1/a", *args, env=base_env(tmp_path))
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+def test_help_does_not_import_the_kubernetes_client(tmp_path: Path) -> None:
+    code = (
+        "import sys\nfrom ci_env import cli\n"
+        "try:\n    cli.main(['cleanup', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print('kubernetes' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=base_env(tmp_path), capture_output=True, text=True
+    )
+    assert done.stdout.strip().endswith("False"), done.stdout + done.stderr
+    assert "--keep-in-use-kubernetes" in done.stdout and "--kube-namespace NS" in done.stdout
