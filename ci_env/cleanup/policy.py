@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ci_env import durations
 from ci_env.cleanup.gitrefs import LiveRefs
-from ci_env.cleanup.plan import Action, PlanItem
+from ci_env.cleanup.plan import Action, PlanItem, RepoPlan
 from ci_env.cleanup.rules import Rules, Untagged
 from ci_env.inuse.base import RepoUse
 from ci_env.registries.base import Image
@@ -214,3 +214,33 @@ def evaluate(
     items = decided + [_timed(p, rules, now, latest) for p in pending]
     items.sort(key=lambda i: (order[i.digest], i.tag or ""))
     return items
+
+
+def recheck_in_use(repo: RepoPlan, use: RepoUse) -> RepoPlan:
+    """A saved plan against what is in use at apply time. An untag of an image now in use
+    becomes a keep; a planned deletion of one closes the repository: the saved plan does not
+    say what else that image needs (index children, referrers), only a new plan can."""
+    if repo.error or not use:
+        return repo
+    in_use = dict(use.digests)
+    for item in repo.items:
+        if item.tag is not None and item.tag in use.tags and item.digest:
+            in_use.setdefault(item.digest, use.tags[item.tag])
+    items: list[PlanItem] = []
+    doomed: list[str] = []
+    for item in repo.items:
+        who = in_use.get(item.digest)
+        if who is None or item.action is Action.KEEP:
+            items.append(item)
+        elif item.action is Action.UNTAG:
+            items.append(item.but(Action.KEEP, f"kept: {who} (since planning)"))
+        else:
+            doomed.append(f"{item.tag or item.digest} ({who})")
+    if doomed:
+        more = f" and {len(doomed) - 1} more" if len(doomed) > 1 else ""
+        return replace(
+            repo,
+            error=f"the plan deletes an image in use since planning: {doomed[0]}{more}; "
+            "make a new plan (nothing was deleted in this repository)",
+        )
+    return replace(repo, items=tuple(items))

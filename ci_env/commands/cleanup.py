@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ci_env import backend_options as backend_layer
 from ci_env import durations, providers, secrets, settings
-from ci_env.cleanup import gitrefs, planner
+from ci_env.cleanup import gitrefs, planner, policy
 from ci_env.cleanup import plan as plans
 from ci_env.cleanup import rules as policy_file
 from ci_env.cleanup.apply import Applier, Job, Outcome, Status
@@ -209,6 +209,19 @@ def read_in_use(args: argparse.Namespace, env: Mapping[str, str], rules: Rules) 
     return found.result()
 
 
+def recheck_saved(args: argparse.Namespace, env: Mapping[str, str], saved: Plan) -> Plan:
+    """`--apply-plan` with --keep-in-use-*: the plan is held against what is in use now (the
+    window since planning can be hours); the policy file is not read for a saved plan."""
+    in_use = read_in_use(args, env, Rules().replace(**_in_use_changes(args, Rules())))
+    if in_use is None:
+        return saved
+    repos = (
+        policy.recheck_in_use(repo, in_use.of(repo.registry, repo.repository))
+        for repo in saved.repositories
+    )
+    return Plan(saved.created, tuple(repos))
+
+
 # ---- one run ---------------------------------------------------------------------------------
 
 
@@ -337,12 +350,6 @@ def run(args: argparse.Namespace) -> int:
     dry_run = bool(args.dry_run or settings.flag(settings.cienv("DRY_RUN", env=env)))
     if args.apply_plan and args.plan_out:
         raise UsageError("--apply-plan and --plan-out do not go together", "use one of them")
-    in_use_options = args.keep_in_use_kubernetes or args.keep_in_use_file
-    if args.apply_plan and in_use_options:
-        raise UsageError(
-            "--keep-in-use-* options are applied when planning, not with --apply-plan",
-            "pass them with --plan-out (the saved plan keeps what was in use then)",
-        )
     saved = plans.load(args.apply_plan) if args.apply_plan else None
     rules = None if saved else load_rules(args, env)
     run = _Run(args, env, backend_layer.backend_options(args, env), providers.select("auto", env))
@@ -351,6 +358,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if rules is not None:
             plan = run.make_plan(rules)
+        elif saved is not None:
+            plan = saved = recheck_saved(args, env, saved)
         if args.plan_out:
             plans.save(plan, args.plan_out)
         if not dry_run:

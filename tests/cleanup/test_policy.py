@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 from ci_env.cleanup import policy
 from ci_env.cleanup.gitrefs import LiveRefs
-from ci_env.cleanup.plan import Action, PlanItem
+from ci_env.cleanup.plan import Action, PlanItem, RepoPlan
 from ci_env.cleanup.rules import Rules, Untagged
 from ci_env.inuse.base import RepoUse
 from ci_env.registries.base import Image
@@ -195,3 +195,21 @@ def test_an_image_in_use_keeps_every_tag_naming_the_workload() -> None:
     }
     assert policy.kept_by_name(["pr-1"], rules, None, use) is not None
     assert policy.kept_by_name(["pr-1", "pr-3"], rules, None, use) is None
+
+
+def test_a_saved_plan_is_held_against_what_is_in_use_now() -> None:
+    keep = PlanItem(digest("k"), "v1", Action.KEEP, "kept: matches keep.tags")
+    untag = PlanItem(digest("k"), "pr-1", Action.UNTAG, "untagged: ...")
+    gone = PlanItem(digest("g"), "pr-2", Action.DELETE, "deleted: matches delete.tags")
+    repo = RepoPlan("r.test", "app", "distribution", (keep, untag, gone))
+    now = policy.recheck_in_use(repo, RepoUse(tags={"v1": "in use by pod a/b (context c)"}))
+    assert [(i.tag, i.action) for i in now.items] == [
+        ("v1", Action.KEEP),
+        ("pr-1", Action.KEEP),
+        ("pr-2", Action.DELETE),
+    ]
+    assert now.items[1].reason == "kept: in use by pod a/b (context c) (since planning)"
+    closed = policy.recheck_in_use(repo, RepoUse(digests={digest("g"): "in use by job a/j"}))
+    assert closed.error is not None and closed.operations() == []
+    assert "deletes an image in use since planning: pr-2 (in use by job a/j)" in closed.error
+    assert policy.recheck_in_use(repo, RepoUse()) is repo

@@ -99,11 +99,41 @@ def test_a_forbidden_context_deletes_nothing_anywhere(
     assert json.loads(report.read_text())["exit_code"] == 3
 
 
+@pytest.mark.slow
+def test_apply_plan_rechecks_what_is_in_use_now(
+    registry: LocalRegistry, tmp_path: Path, clusters: tuple[FakeKubernetes, FakeKubernetes]
+) -> None:
+    a, b = clusters
+    pushed = seed(registry, a, b)
+    env = cli_env(tmp_path, registry)
+    env["KUBECONFIG"] = str(write_kubeconfig(tmp_path / "kubeconfig", {"a": a, "b": b}))
+    plan = tmp_path / "plan.json"
+    made = cleanup(
+        env,
+        registry.host,
+        "--delete-tag",
+        "pr-.*",
+        "--keep-in-use-kubernetes",
+        "--plan-out",
+        str(plan),
+        "--dry-run",
+    )
+    assert made.returncode == 0, made.stderr
+    # Hours later a review app is deployed from pr-4, which the plan deletes.
+    review = pod_spec(f"{registry.host}/{REPO}@{pushed['pr-4']}")
+    b.add("deployments", workload("deployments", "review-4", review, "review"))
+    done = cleanup(env, registry.host, "--apply-plan", str(plan), "--keep-in-use-kubernetes")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "pr-4 (in use by deployment review/review-4 (context b))" in done.stdout
+    assert images.list_tags(registry, REPO) == ["pr-1", "pr-2", "pr-3", "pr-4", "pr-5"]
+    assert exists(registry, f"{REPO}@{pushed['pr-4']}")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--kube-context", "a"], "--kube-context and --kube-namespace scope the Kubernetes scan"),
-        (["--keep-in-use-file", "x.txt", "--apply-plan", "p.json"], "not with --apply-plan"),
+        (["--keep-in-use-file", "missing.txt"], "--keep-in-use-file: cannot read"),
     ],
 )
 def test_in_use_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
