@@ -130,25 +130,31 @@ def _register_secrets(kubeconfig: str) -> None:
                     secrets.register(value)
 
 
-def _contexts(k8s: ModuleType, scope: Scope) -> list[str]:
-    missing = [path for path in scope.kubeconfig.split(":") if path and not Path(path).is_file()]
-    if missing or not scope.kubeconfig:
+def existing(kubeconfig: str) -> str:
+    """The kubeconfig files that exist, joined by ':' (like kubectl, a missing one among
+    several is skipped); none at all is a usage error."""
+    found = [path for path in kubeconfig.split(":") if path and Path(path).is_file()]
+    if not found:
         raise UsageError(
-            f"--keep-in-use-kubernetes: no kubeconfig at {', '.join(missing) or '(none)'}",
+            f"--keep-in-use-kubernetes: no kubeconfig at {kubeconfig or '(none)'}",
             "pass --kubeconfig FILE or set KUBECONFIG",
         )
+    return ":".join(found)
+
+
+def _contexts(k8s: ModuleType, kubeconfig: str, wanted: tuple[str, ...]) -> list[str]:
     try:
-        found, _ = k8s.config.list_kube_config_contexts(config_file=scope.kubeconfig)
+        found, _ = k8s.config.list_kube_config_contexts(config_file=kubeconfig)
     except k8s.config.ConfigException as error:
-        raise UsageError(f"kubeconfig {scope.kubeconfig}: {error}", "fix the kubeconfig") from None
+        raise UsageError(f"kubeconfig {kubeconfig}: {error}", "fix the kubeconfig") from None
     names = [context["name"] for context in found or ()]
-    unknown = [name for name in scope.contexts if name not in names]
+    unknown = [name for name in wanted if name not in names]
     if unknown:
         raise UsageError(
-            f"--kube-context {', '.join(unknown)}: not in {scope.kubeconfig}",
+            f"--kube-context {', '.join(unknown)}: not in {kubeconfig}",
             "its contexts: " + (", ".join(names) or "none"),
         )
-    return list(scope.contexts) or names
+    return list(wanted) or names
 
 
 def _status_message(body: object) -> str:
@@ -181,6 +187,8 @@ def _failure(
                 "scan with --kube-context / --kube-namespace. Nothing was deleted",
             )
         return CiEnvError(f"{what} ({detail})", "nothing was deleted; retry later")
+    if isinstance(error, ValueError):
+        return CiEnvError(f"{what}: the answer is not a Kubernetes list", "nothing was deleted")
     return CiEnvError(
         f"{what}: the API server is unreachable ({type(error).__name__})",
         "check the context's server address and that this job can reach it; nothing was deleted",
@@ -242,11 +250,12 @@ def _scan_kind(
 def collect(scope: Scope, into: Collector) -> None:
     """Add every image the scoped workloads use; any context that cannot be listed raises."""
     k8s = _sdk()
-    _register_secrets(scope.kubeconfig)
-    for context in _contexts(k8s, scope):
+    kubeconfig = existing(scope.kubeconfig)
+    _register_secrets(kubeconfig)
+    for context in _contexts(k8s, kubeconfig, scope.contexts):
         try:
             client = k8s.config.new_client_from_config(
-                config_file=scope.kubeconfig, context=context, persist_config=False
+                config_file=kubeconfig, context=context, persist_config=False
             )
         except k8s.config.ConfigException as error:
             raise UsageError(f"kube context {context}: {error}", "fix the kubeconfig") from None

@@ -144,3 +144,10 @@ def test_missing_client_names_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_pat
     with pytest.raises(UsageError) as caught:
         scan(tmp_path / "config")
     assert "ci-env[kubernetes]" in caught.value.render()
+
+
+def test_a_missing_file_among_several_is_skipped(cluster: FakeKubernetes, tmp_path: Path) -> None:
+    cluster.add("pods", workload("pods", "p", pod_spec(f"{REG}/a:1")))
+    config = write_kubeconfig(tmp_path / "config", {"a": cluster})
+    joined = f"{tmp_path / 'gone'}:{config}"
+    assert set(scan(Path(joined)).of(REG, "a").tags) == {"1"}
