@@ -178,12 +178,16 @@ def _failure(
     rbac = f"list {kind.resource}" + (f" (API group {kind.group})" if kind.group else "")
     if isinstance(error, k8s.client.ApiException):
         detail = f"{error.status} {error.reason}: {_status_message(error.body)}".rstrip(": ")
-        if error.status in (401, 403):
-            why = "the cluster refused the context's credentials" if error.status == 401 else ""
+        if error.status == 401:
             return AuthError(
                 f"{what} ({detail})",
-                (why + "; " if why else "")
-                + f"cleanup needs `{rbac}` in every scanned context; grant it, or narrow the "
+                "the API server refused this context's credentials (expired token?): renew "
+                "them. Nothing was deleted",
+            )
+        if error.status == 403:
+            return AuthError(
+                f"{what} ({detail})",
+                f"cleanup needs `{rbac}` in every scanned context; grant it, or narrow the "
                 "scan with --kube-context / --kube-namespace. Nothing was deleted",
             )
         return CiEnvError(f"{what} ({detail})", "nothing was deleted; retry later")
