@@ -19,17 +19,15 @@ from pathlib import Path
 
 from ci_env import backend_options as backend_layer
 from ci_env import durations, providers, secrets, settings
-from ci_env.cleanup import gitrefs, planner, policy
+from ci_env.cleanup import gitrefs, planner
 from ci_env.cleanup import plan as plans
 from ci_env.cleanup import rules as policy_file
 from ci_env.cleanup.apply import Applier, Job, Outcome, Status
 from ci_env.cleanup.plan import Plan, RepoPlan
 from ci_env.cleanup.progress import Progress
-from ci_env.cleanup.rules import GitRule, KubeRule, Rules, Untagged
+from ci_env.cleanup.rules import GitRule, Rules, Untagged
+from ci_env.commands import _inuse
 from ci_env.errors import CiEnvError, UsageError
-from ci_env.inuse import kubernetes as kube
-from ci_env.inuse import listfile
-from ci_env.inuse.base import Collector, InUse
 from ci_env.providers.base import Provider
 from ci_env.reference import parse
 from ci_env.registries.base import Backend, BackendOptions
@@ -89,28 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="keep signatures/SBOMs whose image is deleted",
     )
-    use = parser.add_argument_group(
-        "in use (never delete an image a workload uses, by tag or by digest)"
-    )
-    use.add_argument(
-        "--keep-in-use-kubernetes",
-        action="store_true",
-        help="keep images Kubernetes workloads use (needs `list` on pods, deployments, ...; "
-        "a context that cannot be listed stops the run before anything is deleted)",
-    )
-    use.add_argument("--kubeconfig", metavar="FILE", help="default KUBECONFIG, then ~/.kube/config")
-    use.add_argument(
-        "--kube-context", action="append", metavar="NAME", help="repeatable; default every context"
-    )
-    use.add_argument(
-        "--kube-namespace", action="append", metavar="NS", help="repeatable; default all"
-    )
-    use.add_argument(
-        "--keep-in-use-file",
-        action="append",
-        metavar="FILE",
-        help="image references in use, one a line (repeatable)",
-    )
+    _inuse.add_arguments(parser)
     run = parser.add_argument_group("run")
     run.add_argument(
         "--dry-run",
@@ -159,67 +136,13 @@ def load_rules(args: argparse.Namespace, env: Mapping[str, str]) -> Rules:
         default = (rules.keep_git or GitRule()).commits_per_branch
         count = args.commits_per_branch if args.commits_per_branch is not None else default
         changes["keep_git"] = GitRule(count)
-    changes.update(_in_use_changes(args, rules))
+    changes.update(_inuse.rule_changes(args, rules))
     rules = rules.replace(**changes)
     keep_list = args.keep_list or rules.keep_list_file or settings.cienv("KEEP_LIST", env=env)
     if keep_list:
         names = policy_file.load_keep_list(keep_list)
         rules = rules.replace(keep_list_file=keep_list, keep_list=names)
     return rules
-
-
-def _in_use_changes(args: argparse.Namespace, rules: Rules) -> dict[str, object]:
-    changes: dict[str, object] = {}
-    if args.keep_in_use_file:
-        changes["in_use_files"] = rules.in_use_files + tuple(args.keep_in_use_file)
-    kube_rule = rules.in_use_kubernetes
-    if args.keep_in_use_kubernetes:
-        kube_rule = kube_rule or KubeRule()
-    scoped = args.kube_context or args.kube_namespace or args.kubeconfig
-    if scoped and kube_rule is None:
-        raise UsageError(
-            "--kubeconfig, --kube-context and --kube-namespace scope the Kubernetes scan",
-            "add --keep-in-use-kubernetes (or keep.in_use.kubernetes in the policy)",
-        )
-    if kube_rule is not None:
-        changes["in_use_kubernetes"] = KubeRule(
-            tuple(args.kube_context or kube_rule.contexts),
-            tuple(args.kube_namespace or kube_rule.namespaces),
-        )
-    return changes
-
-
-def kubeconfig_path(args: argparse.Namespace, env: Mapping[str, str]) -> str:
-    """--kubeconfig, then KUBECONFIG (may list several files), then ~/.kube/config."""
-    found = args.kubeconfig or settings.env_first("KUBECONFIG", env=env)
-    home = env.get("HOME") or str(Path.home())
-    return found or str(Path(home) / ".kube" / "config")
-
-
-def read_in_use(args: argparse.Namespace, env: Mapping[str, str], rules: Rules) -> InUse | None:
-    """Every image in use, before any repository is planned: a failure stops the whole run."""
-    if rules.in_use_kubernetes is None and not rules.in_use_files:
-        return None
-    found = Collector()
-    for path in rules.in_use_files:
-        listfile.collect(path, found)
-    if (rule := rules.in_use_kubernetes) is not None:
-        scope = kube.Scope(kubeconfig_path(args, env), rule.contexts, rule.namespaces)
-        kube.collect(scope, found)
-    return found.result()
-
-
-def recheck_saved(args: argparse.Namespace, env: Mapping[str, str], saved: Plan) -> Plan:
-    """`--apply-plan` with --keep-in-use-*: the plan is held against what is in use now (the
-    window since planning can be hours); the policy file is not read for a saved plan."""
-    in_use = read_in_use(args, env, Rules().replace(**_in_use_changes(args, Rules())))
-    if in_use is None:
-        return saved
-    repos = (
-        policy.recheck_in_use(repo, in_use.of(repo.registry, repo.repository))
-        for repo in saved.repositories
-    )
-    return Plan(saved.created, tuple(repos))
 
 
 # ---- one run ---------------------------------------------------------------------------------
@@ -276,7 +199,7 @@ class _Run:
             live,
             self.args.keep_orphan_referrers,
             max(1, self.args.parallel),
-            in_use=read_in_use(self.args, self.env, rules),
+            in_use=_inuse.read(self.args, self.env, rules),
         )
         pairs = self.repositories()
         # A few repositories at a time: each one's listing waits on round trips (token, tags
@@ -359,7 +282,7 @@ def run(args: argparse.Namespace) -> int:
         if rules is not None:
             plan = run.make_plan(rules)
         elif saved is not None:
-            plan = saved = recheck_saved(args, env, saved)
+            plan = saved = _inuse.recheck_saved(args, env, saved)
         if args.plan_out:
             plans.save(plan, args.plan_out)
         if not dry_run:

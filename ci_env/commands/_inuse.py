@@ -1,0 +1,99 @@
+"""The command-line side of in-use protection for `ci-env cleanup`: its options, the
+kubeconfig from the environment, and the scan that runs before any repository is planned
+(or before a saved plan is applied). The scan itself lives in `ci_env.inuse`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from pathlib import Path
+
+from ci_env import settings
+from ci_env.cleanup import policy
+from ci_env.cleanup.plan import Plan
+from ci_env.cleanup.rules import KubeRule, Rules
+from ci_env.errors import UsageError
+from ci_env.inuse import kubernetes as kube
+from ci_env.inuse import listfile
+from ci_env.inuse.base import Collector, InUse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    use = parser.add_argument_group(
+        "in use (never delete an image a workload uses, by tag or by digest)"
+    )
+    use.add_argument(
+        "--keep-in-use-kubernetes",
+        action="store_true",
+        help="keep images Kubernetes workloads use (needs `list` on pods, deployments, ...; "
+        "a context that cannot be listed stops the run before anything is deleted)",
+    )
+    use.add_argument("--kubeconfig", metavar="FILE", help="default KUBECONFIG, then ~/.kube/config")
+    use.add_argument(
+        "--kube-context", action="append", metavar="NAME", help="repeatable; default every context"
+    )
+    use.add_argument(
+        "--kube-namespace", action="append", metavar="NS", help="repeatable; default all"
+    )
+    use.add_argument(
+        "--keep-in-use-file",
+        action="append",
+        metavar="FILE",
+        help="image references in use, one a line (repeatable)",
+    )
+
+
+def rule_changes(args: argparse.Namespace, rules: Rules) -> dict[str, object]:
+    """The in-use rules: options over the policy file's `keep.in_use`."""
+    changes: dict[str, object] = {}
+    if args.keep_in_use_file:
+        changes["in_use_files"] = rules.in_use_files + tuple(args.keep_in_use_file)
+    kube_rule = rules.in_use_kubernetes
+    if args.keep_in_use_kubernetes:
+        kube_rule = kube_rule or KubeRule()
+    scoped = args.kube_context or args.kube_namespace or args.kubeconfig
+    if scoped and kube_rule is None:
+        raise UsageError(
+            "--kubeconfig, --kube-context and --kube-namespace scope the Kubernetes scan",
+            "add --keep-in-use-kubernetes (or keep.in_use.kubernetes in the policy)",
+        )
+    if kube_rule is not None:
+        changes["in_use_kubernetes"] = KubeRule(
+            tuple(args.kube_context or kube_rule.contexts),
+            tuple(args.kube_namespace or kube_rule.namespaces),
+        )
+    return changes
+
+
+def kubeconfig_path(args: argparse.Namespace, env: Mapping[str, str]) -> str:
+    """--kubeconfig, then KUBECONFIG (may list several files), then ~/.kube/config."""
+    found = args.kubeconfig or settings.env_first("KUBECONFIG", env=env)
+    home = env.get("HOME") or str(Path.home())
+    return found or str(Path(home) / ".kube" / "config")
+
+
+def read(args: argparse.Namespace, env: Mapping[str, str], rules: Rules) -> InUse | None:
+    """Every image in use, before any repository is planned: a failure stops the whole run."""
+    if rules.in_use_kubernetes is None and not rules.in_use_files:
+        return None
+    found = Collector()
+    for path in rules.in_use_files:
+        listfile.collect(path, found)
+    if (rule := rules.in_use_kubernetes) is not None:
+        scope = kube.Scope(kubeconfig_path(args, env), rule.contexts, rule.namespaces)
+        kube.collect(scope, found)
+    return found.result()
+
+
+def recheck_saved(args: argparse.Namespace, env: Mapping[str, str], saved: Plan) -> Plan:
+    """`--apply-plan` with --keep-in-use-*: the plan is held against what is in use now (the
+    window since planning can be hours); the policy file is not read for a saved plan."""
+    in_use = read(args, env, Rules().replace(**rule_changes(args, Rules())))
+    if in_use is None:
+        return saved
+    repos = (
+        policy.recheck_in_use(repo, in_use.of(repo.registry, repo.repository))
+        for repo in saved.repositories
+    )
+    return Plan(saved.created, tuple(repos))
