@@ -204,7 +204,8 @@ def _pages(call: Callable[..., Any], **args: Any) -> Iterator[dict[str, Any]]:
     restarts = 0
     while True:
         try:
-            # Raw JSON: only image fields are read, and model objects are slow on big lists.
+            # Raw JSON: only image fields are read; the client's models take twice as long
+            # (bench/inuse_scan_bench.py) and reject answers missing a field they require.
             answer = call(
                 limit=PAGE_SIZE,
                 _continue=token,
