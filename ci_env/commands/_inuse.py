@@ -73,6 +73,15 @@ def kubeconfig_path(args: argparse.Namespace, env: Mapping[str, str]) -> str:
     return found or str(Path(home) / ".kube" / "config")
 
 
+def in_cluster(args: argparse.Namespace, env: Mapping[str, str]) -> kube.InCluster | None:
+    """Inside a pod with no kubeconfig given: its service account, as kubectl does."""
+    host = settings.env_first("KUBERNETES_SERVICE_HOST", env=env)
+    port = settings.env_first("KUBERNETES_SERVICE_PORT", env=env)
+    if args.kubeconfig or settings.env_first("KUBECONFIG", env=env) or not (host and port):
+        return None
+    return kube.InCluster(host, port)
+
+
 def read(args: argparse.Namespace, env: Mapping[str, str], rules: Rules) -> InUse | None:
     """Every image in use, before any repository is planned: a failure stops the whole run."""
     if rules.in_use_kubernetes is None and not rules.in_use_files:
@@ -81,7 +90,9 @@ def read(args: argparse.Namespace, env: Mapping[str, str], rules: Rules) -> InUs
     for path in rules.in_use_files:
         listfile.collect(path, found)
     if (rule := rules.in_use_kubernetes) is not None:
-        scope = kube.Scope(kubeconfig_path(args, env), rule.contexts, rule.namespaces)
+        scope = kube.Scope(
+            kubeconfig_path(args, env), rule.contexts, rule.namespaces, in_cluster(args, env)
+        )
         kube.collect(scope, found)
     return found.result()
 

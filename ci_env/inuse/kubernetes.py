@@ -1,11 +1,12 @@
 """Images that Kubernetes workloads use, read with the official client (`ci-env[kubernetes]`).
 
-Like werf's cleanup, every kubeconfig context (or those named) and every namespace (or those
-named) is scanned: Pods (spec and the resolved `status.*containerStatuses[].imageID`),
-ReplicationControllers, Deployments, ReplicaSets (old zero-replica revisions too: a rollback
-needs them), StatefulSets, DaemonSets, Jobs not yet Complete/Failed and CronJobs (batch/v1),
-with their `containers`, `initContainers` and `ephemeralContainers`. Lists are read in pages
-(`limit`/`continue`). A context that cannot be listed stops the run: nothing may be deleted
+Like werf's cleanup, every kubeconfig context (or those named; inside a pod without a
+kubeconfig, its service account) and every namespace (or those named) is scanned: Pods (spec
+and the resolved `status.*containerStatuses[].imageID`), ReplicationControllers, Deployments,
+ReplicaSets (old zero-replica revisions too: a rollback needs them), StatefulSets, DaemonSets,
+Jobs not yet Complete/Failed and CronJobs (batch/v1), with their `containers`,
+`initContainers` and `ephemeralContainers`. Lists are read in pages (`limit`/`continue`).
+A context that cannot be listed stops the run: nothing may be deleted
 when part of what is in use is unknown.
 """
 
@@ -32,11 +33,26 @@ TIMEOUT = (10.0, 60.0)  # connect, read (seconds) per list request
 _RESTARTS = 3  # a `continue` token expired (410 Gone): the list starts over, this many times
 
 
+IN_CLUSTER = "in-cluster"  # the context name of a pod's own service account
+SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+@dataclass(frozen=True)
+class InCluster:
+    """A pod's service account (`KUBERNETES_SERVICE_HOST`/`_PORT`, read by the CLI): used when
+    no kubeconfig file exists, as kubectl does inside a pod."""
+
+    host: str
+    port: str
+    account_dir: str = SERVICE_ACCOUNT
+
+
 @dataclass(frozen=True)
 class Scope:
     kubeconfig: str  # one file, or several joined by ':' as in KUBECONFIG
     contexts: tuple[str, ...] = ()  # empty: every context
     namespaces: tuple[str, ...] = ()  # empty: all namespaces
+    in_cluster: InCluster | None = None
 
 
 @dataclass(frozen=True)
@@ -132,14 +148,38 @@ def _register_secrets(kubeconfig: str) -> None:
 
 def existing(kubeconfig: str) -> str:
     """The kubeconfig files that exist, joined by ':' (like kubectl, a missing one among
-    several is skipped); none at all is a usage error."""
-    found = [path for path in kubeconfig.split(":") if path and Path(path).is_file()]
-    if not found:
+    several is skipped); "" when there is none."""
+    return ":".join(path for path in kubeconfig.split(":") if path and Path(path).is_file())
+
+
+def _no_kubeconfig(kubeconfig: str) -> UsageError:
+    return UsageError(
+        f"--keep-in-use-kubernetes: no kubeconfig at {kubeconfig or '(none)'}",
+        "pass --kubeconfig FILE or set KUBECONFIG (inside a pod, its service account is used)",
+    )
+
+
+def _in_cluster_client(k8s: ModuleType, where: InCluster, wanted: tuple[str, ...]) -> Any:
+    if wanted and wanted != (IN_CLUSTER,):
         raise UsageError(
-            f"--keep-in-use-kubernetes: no kubeconfig at {kubeconfig or '(none)'}",
-            "pass --kubeconfig FILE or set KUBECONFIG",
+            f"--kube-context {', '.join(wanted)}: no kubeconfig, only the pod's service account",
+            f"pass --kubeconfig FILE, or --kube-context {IN_CLUSTER}",
         )
-    return ":".join(found)
+    configuration = k8s.client.Configuration()
+    loader = k8s.config.incluster_config.InClusterConfigLoader(
+        token_filename=str(Path(where.account_dir) / "token"),
+        cert_filename=str(Path(where.account_dir) / "ca.crt"),
+        environ={"KUBERNETES_SERVICE_HOST": where.host, "KUBERNETES_SERVICE_PORT": where.port},
+    )
+    try:
+        loader.load_and_set(configuration)
+    except k8s.config.ConfigException as error:
+        raise UsageError(
+            f"kube context {IN_CLUSTER}: {error}",
+            f"check the service account in {where.account_dir}",
+        ) from None
+    secrets.register(configuration.api_key.get("BearerToken", "").partition(" ")[2])
+    return k8s.client.ApiClient(configuration)
 
 
 def _contexts(k8s: ModuleType, kubeconfig: str, wanted: tuple[str, ...]) -> list[str]:
@@ -252,18 +292,31 @@ def _scan_kind(
     return count
 
 
-def collect(scope: Scope, into: Collector) -> None:
-    """Add every image the scoped workloads use; any context that cannot be listed raises."""
-    k8s = _sdk()
+def _clients(k8s: ModuleType, scope: Scope) -> Iterator[tuple[str, Any]]:
+    """(context name, API client) for each context in scope."""
     kubeconfig = existing(scope.kubeconfig)
+    if not kubeconfig:
+        if scope.in_cluster is None:
+            raise _no_kubeconfig(scope.kubeconfig)
+        yield IN_CLUSTER, _in_cluster_client(k8s, scope.in_cluster, scope.contexts)
+        return
     _register_secrets(kubeconfig)
     for context in _contexts(k8s, kubeconfig, scope.contexts):
         try:
-            client = k8s.config.new_client_from_config(
-                config_file=kubeconfig, context=context, persist_config=False
+            yield (
+                context,
+                k8s.config.new_client_from_config(
+                    config_file=kubeconfig, context=context, persist_config=False
+                ),
             )
         except k8s.config.ConfigException as error:
             raise UsageError(f"kube context {context}: {error}", "fix the kubeconfig") from None
+
+
+def collect(scope: Scope, into: Collector) -> None:
+    """Add every image the scoped workloads use; any context that cannot be listed raises."""
+    k8s = _sdk()
+    for context, client in _clients(k8s, scope):
         try:
             counts = [_scan_kind(k8s, client, context, kind, scope, into) for kind in KINDS]
         finally:

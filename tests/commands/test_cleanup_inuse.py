@@ -3,6 +3,7 @@ two fake Kubernetes API servers behind one kubeconfig, results checked with skop
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from ci_env.commands import _inuse
+from ci_env.inuse.kubernetes import InCluster
 from tests.commands.clirun import base_env, run_cli
 from tests.commands.test_cleanup import OLD, REPO, cleanup, cli_env, exists, push
 from tests.fakes.kubernetes_api import FakeKubernetes, pod_spec, workload, write_kubeconfig
@@ -152,3 +155,12 @@ def test_help_does_not_import_the_kubernetes_client(tmp_path: Path) -> None:
     )
     assert done.stdout.strip().endswith("False"), done.stdout + done.stderr
     assert "--keep-in-use-kubernetes" in done.stdout and "--kube-namespace NS" in done.stdout
+
+
+def test_the_service_account_is_used_only_without_a_kubeconfig() -> None:
+    pod = {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443"}
+    given = argparse.Namespace(kubeconfig=None)
+    assert _inuse.in_cluster(given, pod) == InCluster("10.0.0.1", "443")
+    assert _inuse.in_cluster(given, {**pod, "KUBECONFIG": "/k"}) is None
+    assert _inuse.in_cluster(argparse.Namespace(kubeconfig="/k"), pod) is None
+    assert _inuse.in_cluster(given, {}) is None

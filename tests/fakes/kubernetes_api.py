@@ -16,7 +16,10 @@ Follows the Kubernetes API reference:
 from __future__ import annotations
 
 import base64
+import datetime as dt
+import ipaddress
 import json
+import ssl
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -64,8 +67,13 @@ def _token(offset: int) -> str:
 
 
 class FakeKubernetes(LoopbackApi):
-    def __init__(self, token: str = "kube-token-abc123", lifetime: float = 120.0) -> None:
-        super().__init__(lifetime=lifetime)
+    def __init__(
+        self,
+        token: str = "kube-token-abc123",
+        lifetime: float = 120.0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        super().__init__(lifetime=lifetime, tls=tls)
         self.token = token
         self.objects: dict[str, list[dict[str, Any]]] = {r: [] for r in GROUPS}
         self.forbidden: set[str] = set()
@@ -83,7 +91,8 @@ class FakeKubernetes(LoopbackApi):
     def _lister(self, resource: str) -> Any:
         def handle(call: Call) -> Answer:
             headers = {key.lower(): value for key, value in call.headers.items()}
-            if headers.get("authorization") != f"Bearer {self.token}":
+            scheme, _, given = headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or given != self.token:  # schemes are case-blind
                 return status(401, "Unauthorized", "Unauthorized")
             namespace = (
                 call.match.group("ns") if call.match and "ns" in call.match.re.groupindex else None
@@ -175,3 +184,41 @@ def write_kubeconfig(path: Path, clusters: dict[str, FakeKubernetes]) -> Path:
     path.write_text(json.dumps(config))  # JSON is YAML
     path.chmod(0o600)
     return path
+
+
+def self_signed(directory: Path) -> tuple[Path, ssl.SSLContext]:
+    """A CA-flagged certificate for 127.0.0.1 (the API server's, as a cluster's `ca.crt`) and
+    a server context serving it."""
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")])
+    now = dt.datetime.now(dt.UTC)
+    ip = x509.IPAddress(ipaddress.ip_address("127.0.0.1"))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([ip]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "ca.crt", directory / "apiserver.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert_path), str(key_path))
+    return cert_path, context

@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -9,7 +10,13 @@ from ci_env import lazy
 from ci_env.errors import AuthError, CiEnvError, UsageError
 from ci_env.inuse import kubernetes as kube
 from ci_env.inuse.base import Collector, InUse
-from tests.fakes.kubernetes_api import FakeKubernetes, pod_spec, workload, write_kubeconfig
+from tests.fakes.kubernetes_api import (
+    FakeKubernetes,
+    pod_spec,
+    self_signed,
+    workload,
+    write_kubeconfig,
+)
 from tests.support.ports import free_port
 
 HEX = "c" * 64
@@ -25,7 +32,7 @@ def cluster() -> Iterator[FakeKubernetes]:
         fake.stop()
 
 
-def scan(config: Path, **kw: tuple[str, ...]) -> InUse:
+def scan(config: Path, **kw: Any) -> InUse:
     found = Collector()
     kube.collect(kube.Scope(str(config), **kw), found)
     return found.result()
@@ -151,3 +158,21 @@ def test_a_missing_file_among_several_is_skipped(cluster: FakeKubernetes, tmp_pa
     config = write_kubeconfig(tmp_path / "config", {"a": cluster})
     joined = f"{tmp_path / 'gone'}:{config}"
     assert set(scan(Path(joined)).of(REG, "a").tags) == {"1"}
+
+
+def test_inside_a_pod_the_service_account_is_used(tmp_path: Path) -> None:
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    _, tls = self_signed(account)  # the cluster CA lands where a pod has it: ca.crt
+    cluster = FakeKubernetes(token="sa-token-0123456789", lifetime=60, tls=tls).start()
+    try:
+        (account / "token").write_text(cluster.token)
+        cluster.add("pods", workload("pods", "p", pod_spec(f"{REG}/a:1")))
+        port = cluster.url.rsplit(":", 1)[1]
+        where = kube.InCluster("127.0.0.1", port, str(account))
+        use = scan(tmp_path / "no-kubeconfig", in_cluster=where).of(REG, "a")
+        assert use.tags == {"1": "in use by pod default/p (context in-cluster)"}
+        with pytest.raises(UsageError, match="--kube-context prod: no kubeconfig"):
+            scan(tmp_path / "no-kubeconfig", in_cluster=where, contexts=("prod",))
+    finally:
+        cluster.stop()
