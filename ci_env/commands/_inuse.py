@@ -6,6 +6,7 @@ kubeconfig from the environment, and the scan that runs before any repository is
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -94,7 +95,11 @@ def read(args: argparse.Namespace, env: Mapping[str, str], rules: Rules) -> InUs
             kubeconfig_path(args, env), rule.contexts, rule.namespaces, in_cluster(args, env)
         )
         kube.collect(scope, found)
-    return found.result()
+    result = found.result()
+    # One line, so a log shows the protection ran and what it saw.
+    count = sum(len(u.tags) + len(u.digests) for u in result.repositories.values())
+    print(f"in use: {count} references from {', '.join(result.sources)}", file=sys.stderr)
+    return result
 
 
 def recheck_saved(args: argparse.Namespace, env: Mapping[str, str], saved: Plan) -> Plan:

@@ -65,6 +65,7 @@ def test_workloads_in_two_contexts_and_a_list_keep_their_images(
     assert "kept: in use by deployment prod/api (context b)" in done.stdout
     assert "kept: in use by replicaset prod/web-7d9f (context a)" in done.stdout
     assert "kept: in use by in-use.txt line 1" in done.stdout
+    assert f"in use: 4 references from {listed}, kube context a, kube context b" in done.stderr
     assert a.calls("GET", "/apis/apps/v1/replicasets") == b.calls("GET", "/api/v1/pods") == 1
 
 
