@@ -233,8 +233,14 @@ def _failure(
         return CiEnvError(f"{what} ({detail})", "nothing was deleted; retry later")
     if isinstance(error, ValueError):
         return CiEnvError(f"{what}: the answer is not a Kubernetes list", "nothing was deleted")
+    cause = getattr(error, "reason", None) or error  # urllib3's MaxRetryError wraps the cause
+    if "SSL" in type(cause).__name__:
+        return CiEnvError(
+            f"{what}: the API server's TLS certificate is not trusted ({type(cause).__name__})",
+            "check the context's certificate-authority data; nothing was deleted",
+        )
     return CiEnvError(
-        f"{what}: the API server is unreachable ({type(error).__name__})",
+        f"{what}: the API server is unreachable ({type(cause).__name__})",
         "check the context's server address and that this job can reach it; nothing was deleted",
     )
 
@@ -303,14 +309,12 @@ def _clients(k8s: ModuleType, scope: Scope) -> Iterator[tuple[str, Any]]:
     _register_secrets(kubeconfig)
     for context in _contexts(k8s, kubeconfig, scope.contexts):
         try:
-            yield (
-                context,
-                k8s.config.new_client_from_config(
-                    config_file=kubeconfig, context=context, persist_config=False
-                ),
+            client = k8s.config.new_client_from_config(
+                config_file=kubeconfig, context=context, persist_config=False
             )
         except k8s.config.ConfigException as error:
             raise UsageError(f"kube context {context}: {error}", "fix the kubeconfig") from None
+        yield context, client
 
 
 def collect(scope: Scope, into: Collector) -> None:

@@ -41,9 +41,8 @@ def scan(config: Path, **kw: Any) -> InUse:
 def test_every_kind_and_container_list_is_read(cluster: FakeKubernetes, tmp_path: Path) -> None:
     pod = workload("pods", "p", pod_spec(f"{REG}/a:1", init=[f"{REG}/a:init"]))
     pod["spec"]["ephemeralContainers"] = [{"name": "dbg", "image": f"{REG}/a:debug"}]
-    pod["status"] = {
-        "containerStatuses": [{"image": f"{REG}/a:1", "imageID": f"{REG}/a@sha256:{HEX}"}]
-    }
+    status = {"name": "c0", "image": f"{REG}/a:1", "imageID": f"{REG}/a@sha256:{HEX}"}
+    pod["status"] = {"containerStatuses": [{**status, "ready": True, "restartCount": 0}]}
     cluster.add("pods", pod)
     for resource in kube_resources():
         cluster.add(resource, workload(resource, "w", pod_spec(f"{REG}/a:{resource}")))
@@ -176,3 +175,15 @@ def test_inside_a_pod_the_service_account_is_used(tmp_path: Path) -> None:
             scan(tmp_path / "no-kubeconfig", in_cluster=where, contexts=("prod",))
     finally:
         cluster.stop()
+
+
+def test_an_untrusted_certificate_is_named(tmp_path: Path) -> None:
+    _, tls = self_signed(tmp_path)
+    cluster = FakeKubernetes(lifetime=60, tls=tls).start()
+    try:
+        config = write_kubeconfig(tmp_path / "config", {"a": cluster})  # no CA data given
+        with pytest.raises(CiEnvError, match="TLS certificate is not trusted") as caught:
+            scan(config)
+    finally:
+        cluster.stop()
+    assert caught.value.exit_code == 1
