@@ -15,7 +15,15 @@ import pytest
 from ci_env.commands import _inuse
 from ci_env.inuse.kubernetes import InCluster
 from tests.commands.clirun import base_env, run_cli
-from tests.commands.test_cleanup import OLD, REPO, cleanup, cli_env, exists, push
+from tests.commands.test_cleanup import (
+    OLD,
+    REPO,
+    cleanup,
+    cli_env,
+    exists,
+    push,
+    push_untagged,
+)
 from tests.fakes.kubernetes_api import FakeKubernetes, pod_spec, workload, write_kubeconfig
 from tests.support import images
 from tests.support.registry import LocalRegistry
@@ -67,6 +75,34 @@ def test_workloads_in_two_contexts_and_a_list_keep_their_images(
     assert "kept: in use by in-use.txt line 1" in done.stdout
     assert f"in use: 4 references from {listed}, kube context a, kube context b" in done.stderr
     assert a.calls("GET", "/apis/apps/v1/replicasets") == b.calls("GET", "/api/v1/pods") == 1
+
+
+@pytest.mark.slow
+def test_a_running_platform_manifest_outlives_its_deleted_index(
+    registry: LocalRegistry, tmp_path: Path, clusters: tuple[FakeKubernetes, FakeKubernetes]
+) -> None:
+    """A pod started from `pr-8` when it was an index; `pr-8` has since moved to a new image
+    and the old index is tagged `pr-7` and deleted. The pod's status names the platform
+    manifest it runs: that one stays, the other platform goes with its index. distribution
+    does not list untagged manifests, so only the in-use digest keeps it."""
+    a, _ = clusters
+    arm, amd = push_untagged(registry, "run", "arm64"), push_untagged(registry, "idle", "amd64")
+    index = images.push_index(registry, REPO, "pr-7", [arm, amd])
+    moved = push(registry, "pr-8")
+    spec_image = f"{registry.host}/{REPO}:pr-8"
+    pod = workload("pods", "web-1", pod_spec(spec_image), "prod")
+    running = {"name": "c0", "image": spec_image, "ready": True, "restartCount": 0}
+    running["imageID"] = f"docker-pullable://{registry.host}/{REPO}@{arm}"
+    pod["status"] = {"containerStatuses": [running]}
+    a.add("pods", pod)
+    env = cli_env(tmp_path, registry)
+    kubeconfig = str(write_kubeconfig(tmp_path / "kubeconfig", {"a": a}))
+    args = ("--delete-tag", "pr-.*", "--keep-in-use-kubernetes", "--kubeconfig", kubeconfig)
+    done = cleanup(env, registry.host, *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert images.list_tags(registry, REPO) == ["pr-8"] and exists(registry, f"{REPO}@{moved}")
+    assert not exists(registry, f"{REPO}@{index}") and not exists(registry, f"{REPO}@{amd}")
+    assert exists(registry, f"{REPO}@{arm}")
 
 
 @pytest.mark.slow
