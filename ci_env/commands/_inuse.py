@@ -30,9 +30,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="keep images Kubernetes workloads use (needs `list` on pods, deployments, ...; "
         "a context that cannot be listed stops the run before anything is deleted)",
     )
-    use.add_argument("--kubeconfig", metavar="FILE", help="default KUBECONFIG, then ~/.kube/config")
     use.add_argument(
-        "--kube-context", action="append", metavar="NAME", help="repeatable; default every context"
+        "--kubeconfig",
+        metavar="FILE",
+        help="default CIENV_KUBECONFIG, WERF_KUBE_CONFIG, KUBECONFIG, then ~/.kube/config",
+    )
+    use.add_argument(
+        "--kube-context",
+        action="append",
+        metavar="NAME",
+        help="repeatable; default CIENV_SCAN_ONLY_CONTEXT, WERF_SCAN_ONLY_CONTEXT, else every one",
     )
     use.add_argument(
         "--kube-namespace", action="append", metavar="NS", help="repeatable; default all"
@@ -68,17 +75,31 @@ def rule_changes(args: argparse.Namespace, rules: Rules) -> dict[str, object]:
 
 
 def kubeconfig_path(args: argparse.Namespace, env: Mapping[str, str]) -> str:
-    """--kubeconfig, then KUBECONFIG (may list several files), then ~/.kube/config."""
-    found = args.kubeconfig or settings.env_first("KUBECONFIG", env=env)
+    """--kubeconfig, then CIENV_KUBECONFIG, werf's WERF_KUBE_CONFIG / WERF_KUBECONFIG, then
+    KUBECONFIG (may list several files), then ~/.kube/config."""
+    found = args.kubeconfig or _kubeconfig_env(env)
     home = env.get("HOME") or str(Path.home())
     return found or str(Path(home) / ".kube" / "config")
+
+
+def _kubeconfig_env(env: Mapping[str, str]) -> str | None:
+    return settings.env_first(
+        "CIENV_KUBECONFIG", "WERF_KUBE_CONFIG", "WERF_KUBECONFIG", "KUBECONFIG", env=env
+    )
+
+
+def _contexts(rule: KubeRule, env: Mapping[str, str]) -> tuple[str, ...]:
+    """The rule's contexts, else werf cleanup's one-context variable (not WERF_KUBE_CONTEXT,
+    which deploy jobs set and werf cleanup ignores so that it still scans every context)."""
+    only = settings.cienv("SCAN_ONLY_CONTEXT", env=env)
+    return rule.contexts or ((only,) if only else ())
 
 
 def in_cluster(args: argparse.Namespace, env: Mapping[str, str]) -> kube.InCluster | None:
     """Inside a pod with no kubeconfig given: its service account, as kubectl does."""
     host = settings.env_first("KUBERNETES_SERVICE_HOST", env=env)
     port = settings.env_first("KUBERNETES_SERVICE_PORT", env=env)
-    if args.kubeconfig or settings.env_first("KUBECONFIG", env=env) or not (host and port):
+    if args.kubeconfig or _kubeconfig_env(env) or not (host and port):
         return None
     return kube.InCluster(host, port)
 
@@ -91,9 +112,8 @@ def read(args: argparse.Namespace, env: Mapping[str, str], rules: Rules) -> InUs
     for path in rules.in_use_files:
         listfile.collect(path, found)
     if (rule := rules.in_use_kubernetes) is not None:
-        scope = kube.Scope(
-            kubeconfig_path(args, env), rule.contexts, rule.namespaces, in_cluster(args, env)
-        )
+        path, contexts = kubeconfig_path(args, env), _contexts(rule, env)
+        scope = kube.Scope(path, contexts, rule.namespaces, in_cluster(args, env))
         kube.collect(scope, found)
     result = found.result()
     # One line, so a log shows the protection ran and what it saw.

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from ci_env.cleanup.rules import KubeRule
 from ci_env.commands import _inuse
 from ci_env.inuse.kubernetes import InCluster
 from tests.commands.clirun import base_env, run_cli
@@ -201,3 +202,16 @@ def test_the_service_account_is_used_only_without_a_kubeconfig() -> None:
     assert _inuse.in_cluster(given, {**pod, "KUBECONFIG": "/k"}) is None
     assert _inuse.in_cluster(argparse.Namespace(kubeconfig="/k"), pod) is None
     assert _inuse.in_cluster(given, {}) is None
+
+
+def test_kubeconfig_and_context_defaults_follow_werf() -> None:
+    none = argparse.Namespace(kubeconfig=None)
+    home = {"HOME": "/home/ci"}
+    assert _inuse.kubeconfig_path(none, home) == "/home/ci/.kube/config"
+    assert _inuse.kubeconfig_path(none, {**home, "KUBECONFIG": "/a:/b"}) == "/a:/b"
+    werf = {**home, "KUBECONFIG": "/a", "WERF_KUBE_CONFIG": "/w"}
+    assert _inuse.kubeconfig_path(none, werf) == "/w"
+    assert _inuse.kubeconfig_path(argparse.Namespace(kubeconfig="/x"), werf) == "/x"
+    assert _inuse._contexts(KubeRule(), {"WERF_KUBE_CONTEXT": "deploy"}) == ()
+    assert _inuse._contexts(KubeRule(), {"WERF_SCAN_ONLY_CONTEXT": "prod"}) == ("prod",)
+    assert _inuse._contexts(KubeRule(("a",)), {"WERF_SCAN_ONLY_CONTEXT": "prod"}) == ("a",)
