@@ -117,6 +117,8 @@ def test_a_forbidden_context_deletes_nothing_anywhere(
     config = write_kubeconfig(tmp_path / "kubeconfig", {"a": a, "b": b})
     env = cli_env(tmp_path, registry)
     report = tmp_path / "report.json"
+    policy = tmp_path / "policy.yml"  # the policy file's spelling of --keep-in-use-kubernetes
+    policy.write_text("version: 1\nkeep:\n  in_use:\n    kubernetes: {contexts: [a, b]}\n")
     done = cleanup(
         env,
         registry.host,
@@ -124,7 +126,8 @@ def test_a_forbidden_context_deletes_nothing_anywhere(
         f"{registry.host}/{OTHER}",
         "--delete-tag",
         "pr-.*",
-        "--keep-in-use-kubernetes",
+        "--policy",
+        str(policy),
         "--kubeconfig",
         str(config),
         "--report-json",
