@@ -6,11 +6,15 @@ kubeconfig from the environment, and the scan that runs before any repository is
 from __future__ import annotations
 
 import argparse
+import base64
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from ci_env import settings
+import yaml
+
+from ci_env import secrets, settings
 from ci_env.cleanup import policy
 from ci_env.cleanup.plan import Plan
 from ci_env.cleanup.rules import KubeRule, Rules
@@ -18,6 +22,8 @@ from ci_env.errors import UsageError
 from ci_env.inuse import kubernetes as kube
 from ci_env.inuse import listfile
 from ci_env.inuse.base import Collector, InUse
+
+_BASE64_VARS = ("CIENV_KUBE_CONFIG_BASE64", "WERF_KUBE_CONFIG_BASE64")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,6 +88,23 @@ def kubeconfig_path(args: argparse.Namespace, env: Mapping[str, str]) -> str:
     return found or str(Path(home) / ".kube" / "config")
 
 
+def kubeconfig_data(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, Any] | None:
+    """A kubeconfig in a CI variable, base64 (`CIENV_KUBE_CONFIG_BASE64`, werf's
+    `WERF_KUBE_CONFIG_BASE64`): read in memory, never written to disk; --kubeconfig wins."""
+    name = next((n for n in _BASE64_VARS if env.get(n)), None)
+    if args.kubeconfig or name is None:
+        return None
+    secrets.register(env[name])
+    try:
+        data = yaml.safe_load(base64.b64decode(env[name], validate=True))
+    except (ValueError, yaml.YAMLError):  # binascii.Error is a ValueError
+        data = None
+    if not isinstance(data, dict):
+        raise UsageError(f"{name} is not a base64-encoded kubeconfig", "base64 -w0 < kubeconfig")
+    kube.register_secrets(data)
+    return data
+
+
 def _kubeconfig_env(env: Mapping[str, str]) -> str | None:
     return settings.env_first(
         "CIENV_KUBECONFIG", "WERF_KUBE_CONFIG", "WERF_KUBECONFIG", "KUBECONFIG", env=env
@@ -99,7 +122,8 @@ def in_cluster(args: argparse.Namespace, env: Mapping[str, str]) -> kube.InClust
     """Inside a pod with no kubeconfig given: its service account, as kubectl does."""
     host = settings.env_first("KUBERNETES_SERVICE_HOST", env=env)
     port = settings.env_first("KUBERNETES_SERVICE_PORT", env=env)
-    if args.kubeconfig or _kubeconfig_env(env) or not (host and port):
+    given = args.kubeconfig or _kubeconfig_env(env) or any(env.get(n) for n in _BASE64_VARS)
+    if given or not (host and port):
         return None
     return kube.InCluster(host, port)
 
@@ -113,7 +137,8 @@ def read(args: argparse.Namespace, env: Mapping[str, str], rules: Rules) -> InUs
         listfile.collect(path, found)
     if (rule := rules.in_use_kubernetes) is not None:
         path, contexts = kubeconfig_path(args, env), _contexts(rule, env)
-        scope = kube.Scope(path, contexts, rule.namespaces, in_cluster(args, env))
+        data = kubeconfig_data(args, env)
+        scope = kube.Scope(path, contexts, rule.namespaces, in_cluster(args, env), data)
         kube.collect(scope, found)
     result = found.result()
     # One line, so a log shows the protection ran and what it saw.

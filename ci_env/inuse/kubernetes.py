@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -53,6 +53,7 @@ class Scope:
     contexts: tuple[str, ...] = ()  # empty: every context
     namespaces: tuple[str, ...] = ()  # empty: all namespaces
     in_cluster: InCluster | None = None
+    data: Mapping[str, Any] | None = None  # a kubeconfig given inline (not a file): wins
 
 
 @dataclass(frozen=True)
@@ -132,18 +133,21 @@ def finished(item: dict[str, Any]) -> bool:
     )
 
 
-def _register_secrets(kubeconfig: str) -> None:
-    """Credentials in the kubeconfig must never be printed, even inside a client error."""
+def register_secrets(data: object) -> None:
+    """Credentials in a kubeconfig must never be printed, even inside a client error."""
+    for user in _dig(data, "users") or ():
+        for key in ("token", "password", "client-key-data"):
+            value = _dig(user, "user", key)
+            if isinstance(value, str):
+                secrets.register(value)
+
+
+def _register_file_secrets(kubeconfig: str) -> None:
     for path in kubeconfig.split(":"):
         try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+            register_secrets(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
             continue  # the client reports an unreadable file itself
-        for user in _dig(data, "users") or ():
-            for key in ("token", "password", "client-key-data"):
-                value = _dig(user, "user", key)
-                if isinstance(value, str):
-                    secrets.register(value)
 
 
 def existing(kubeconfig: str) -> str:
@@ -182,9 +186,14 @@ def _in_cluster_client(k8s: ModuleType, where: InCluster, wanted: tuple[str, ...
     return k8s.client.ApiClient(configuration)
 
 
-def _contexts(k8s: ModuleType, kubeconfig: str, wanted: tuple[str, ...]) -> list[str]:
+def _contexts(
+    k8s: ModuleType, kubeconfig: str, data: Mapping[str, Any] | None, wanted: tuple[str, ...]
+) -> list[str]:
     try:
-        found, _ = k8s.config.list_kube_config_contexts(config_file=kubeconfig)
+        if data is not None:
+            found = k8s.config.kube_config.KubeConfigLoader(config_dict=dict(data)).list_contexts()
+        else:
+            found, _ = k8s.config.list_kube_config_contexts(config_file=kubeconfig)
     except k8s.config.ConfigException as error:
         raise UsageError(f"kubeconfig {kubeconfig}: {error}", "fix the kubeconfig") from None
     names = [context["name"] for context in found or ()]
@@ -300,18 +309,26 @@ def _scan_kind(
 
 def _clients(k8s: ModuleType, scope: Scope) -> Iterator[tuple[str, Any]]:
     """(context name, API client) for each context in scope."""
-    kubeconfig = existing(scope.kubeconfig)
+    kubeconfig = "the inline kubeconfig" if scope.data is not None else existing(scope.kubeconfig)
     if not kubeconfig:
         if scope.in_cluster is None:
             raise _no_kubeconfig(scope.kubeconfig)
         yield IN_CLUSTER, _in_cluster_client(k8s, scope.in_cluster, scope.contexts)
         return
-    _register_secrets(kubeconfig)
-    for context in _contexts(k8s, kubeconfig, scope.contexts):
+    if scope.data is not None:
+        register_secrets(scope.data)
+    else:
+        _register_file_secrets(kubeconfig)
+    for context in _contexts(k8s, kubeconfig, scope.data, scope.contexts):
         try:
-            client = k8s.config.new_client_from_config(
-                config_file=kubeconfig, context=context, persist_config=False
-            )
+            if scope.data is not None:
+                client = k8s.config.new_client_from_config_dict(
+                    dict(scope.data), context=context, persist_config=False
+                )
+            else:
+                client = k8s.config.new_client_from_config(
+                    config_file=kubeconfig, context=context, persist_config=False
+                )
         except k8s.config.ConfigException as error:
             raise UsageError(f"kube context {context}: {error}", "fix the kubeconfig") from None
         yield context, client

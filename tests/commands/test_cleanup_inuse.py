@@ -4,6 +4,7 @@ two fake Kubernetes API servers behind one kubeconfig, results checked with skop
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import subprocess
 import sys
@@ -12,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from ci_env import secrets
 from ci_env.cleanup.rules import KubeRule
 from ci_env.commands import _inuse
+from ci_env.errors import UsageError
 from ci_env.inuse.kubernetes import InCluster
 from tests.commands.clirun import base_env, run_cli
 from tests.commands.test_cleanup import (
@@ -166,7 +169,12 @@ def test_apply_plan_rechecks_what_is_in_use_now(
     # Hours later a review app is deployed from pr-4, which the plan deletes.
     review = pod_spec(f"{registry.host}/{REPO}@{pushed['pr-4']}")
     b.add("deployments", workload("deployments", "review-4", review, "review"))
-    done = cleanup(env, registry.host, "--apply-plan", str(plan), "--keep-in-use-kubernetes")
+    # The apply job has the kubeconfig as a CI variable, as werf users keep it.
+    apply_env = {k: v for k, v in env.items() if k != "KUBECONFIG"}
+    encoded = base64.b64encode(Path(env["KUBECONFIG"]).read_bytes()).decode()
+    apply_env["WERF_KUBE_CONFIG_BASE64"] = encoded
+    args = ("--apply-plan", str(plan), "--keep-in-use-kubernetes")
+    done = cleanup(apply_env, registry.host, *args)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "pr-4 (in use by deployment review/review-4 (context b))" in done.stdout
     assert images.list_tags(registry, REPO) == ["pr-1", "pr-2", "pr-3", "pr-4", "pr-5"]
@@ -218,3 +226,16 @@ def test_kubeconfig_and_context_defaults_follow_werf() -> None:
     assert _inuse._contexts(KubeRule(), {"WERF_KUBE_CONTEXT": "deploy"}) == ()
     assert _inuse._contexts(KubeRule(), {"WERF_SCAN_ONLY_CONTEXT": "prod"}) == ("prod",)
     assert _inuse._contexts(KubeRule(("a",)), {"WERF_SCAN_ONLY_CONTEXT": "prod"}) == ("a",)
+
+
+def test_a_base64_kubeconfig_variable_is_decoded_and_masked() -> None:
+    config = "apiVersion: v1\nusers: [{name: u, user: {token: inline-token-123456}}]\n"
+    encoded = base64.b64encode(config.encode()).decode()
+    none = argparse.Namespace(kubeconfig=None)
+    data = _inuse.kubeconfig_data(none, {"WERF_KUBE_CONFIG_BASE64": encoded})
+    assert data is not None and data["apiVersion"] == "v1"
+    assert "inline-token-123456" not in secrets.redact("token inline-token-123456")
+    assert _inuse.kubeconfig_data(argparse.Namespace(kubeconfig="/k"), {}) is None
+    with pytest.raises(UsageError) as caught:
+        _inuse.kubeconfig_data(none, {"CIENV_KUBE_CONFIG_BASE64": "bm90IHlhbWw6IFs="})
+    assert caught.value.message == "CIENV_KUBE_CONFIG_BASE64 is not a base64-encoded kubeconfig"

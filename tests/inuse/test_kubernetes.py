@@ -1,5 +1,6 @@
 """The Kubernetes scan against the loopback API fake, through the official client."""
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -187,3 +188,15 @@ def test_an_untrusted_certificate_is_named(tmp_path: Path) -> None:
     finally:
         cluster.stop()
     assert caught.value.exit_code == 1
+
+
+def test_an_inline_kubeconfig_is_used_without_a_file(
+    cluster: FakeKubernetes, tmp_path: Path
+) -> None:
+    cluster.add("pods", workload("pods", "p", pod_spec(f"{REG}/a:1")))
+    data = json.loads(write_kubeconfig(tmp_path / "config", {"a": cluster}).read_text())
+    (tmp_path / "config").unlink()
+    use = scan(tmp_path / "config", data=data).of(REG, "a")
+    assert use.tags == {"1": "in use by pod default/p (context a)"}
+    with pytest.raises(UsageError, match="--kube-context b: not in the inline kubeconfig"):
+        scan(tmp_path / "config", data=data, contexts=("b",))
