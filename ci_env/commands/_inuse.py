@@ -39,7 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     use.add_argument(
         "--kubeconfig",
         metavar="FILE",
-        help="default CIENV_KUBECONFIG, WERF_KUBE_CONFIG, KUBECONFIG, then ~/.kube/config",
+        help="default: base64 in CIENV_/WERF_KUBE_CONFIG_BASE64, else the file in "
+        "CIENV_KUBECONFIG, WERF_KUBE_CONFIG, KUBECONFIG, else ~/.kube/config",
     )
     use.add_argument(
         "--kube-context",
