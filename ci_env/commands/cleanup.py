@@ -27,6 +27,7 @@ from ci_env.cleanup.apply import Applier, Job, Outcome, Status
 from ci_env.cleanup.plan import Plan, RepoPlan
 from ci_env.cleanup.progress import Progress
 from ci_env.cleanup.rules import GitRule, Rules, Untagged, commits_per_branch
+from ci_env.commands import _inuse
 from ci_env.errors import CiEnvError, UsageError
 from ci_env.providers.base import Provider
 from ci_env.reference import parse
@@ -117,6 +118,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="keep signatures/SBOMs whose image is deleted",
     )
+    _inuse.add_arguments(parser)
     run = parser.add_argument_group("run")
     run.add_argument(
         "--dry-run",
@@ -191,6 +193,7 @@ def load_rules(args: argparse.Namespace, env: Mapping[str, str]) -> Rules:
         changes["untagged"] = Untagged(args.untagged)
     if (git := _git_rule(args, rules.keep_git)) is not None:
         changes["keep_git"] = git
+    changes.update(_inuse.rule_changes(args, rules))
     rules = rules.replace(**changes)
     keep_list = args.keep_list or rules.keep_list_file or settings.cienv("KEEP_LIST", env=env)
     if keep_list:
@@ -251,6 +254,7 @@ class _Run:
             history,
             self.args.keep_orphan_referrers,
             max(1, self.args.parallel),
+            in_use=_inuse.read(self.args, self.env, rules),
         )
         pairs = self.repositories()
         # A few repositories at a time: each one's listing waits on round trips (token, tags
@@ -332,6 +336,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if rules is not None:
             plan = run.make_plan(rules)
+        elif saved is not None:
+            plan = saved = _inuse.recheck_saved(args, env, saved)
         if args.plan_out:
             plans.save(plan, args.plan_out)
         if not dry_run:
