@@ -35,7 +35,7 @@ from tests.fakes.dockerhub_api import FakeDockerHub
 from tests.fakes.google_registry import GoogleRegistry
 from tests.fakes.harbor_api import Artifact, FakeHarbor
 from tests.fakes.quay_api import FakeQuay
-from tests.fakes.selectel_api import FakeSelectel
+from tests.fakes.selectel_api import IDENTITY_SCHEMA, FakeSelectel
 from tests.support.images import list_tags, manifest_exists, push_image, tag
 from tests.support.registry import LocalRegistry
 
@@ -213,7 +213,7 @@ def _selectel(reg: LocalRegistry, tmp: Path) -> Case:
     digests = seed(reg, "acme/app")
     selectel = FakeSelectel("")
     selectel.images = {("reg-1", "app", digests["pr-2"]), ("reg-1", "app", digests["pr-3"])}
-    selectel.route("POST", r"/identity/v3/auth/tokens", selectel.identity)
+    selectel.route("POST", r"/identity/v3/auth/tokens", selectel.identity, IDENTITY_SCHEMA)
 
     def mirror(registry: str, image: str, digest: str) -> None:
         reg.session().delete(f"/v2/{registry}/{image}/manifests/{digest}").raise_for_status()
