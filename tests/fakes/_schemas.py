@@ -2,10 +2,11 @@
 
 A schema file (`tests/fakes/schemas/<vendor>/<operation>.json`) is a tiny OpenAPI-like
 document: `source` cites the vendor page it was written from, `responses` maps each documented
-status code to a JSON schema (draft 2020-12) of `{"headers": {lower-case name: value}, "body":
-...}`. An answer whose status the vendor does not document, or whose headers or body do not
-match, is a violation: it is recorded in `VIOLATIONS` (the fixture in `tests/registries`
-fails the test on any, also for fakes served from a thread) and raised as AssertionError.
+status code (or `default`, as in OpenAPI) to a JSON schema (draft 2020-12) of `{"headers":
+{lower-case name: value}, "body": ...}`. An answer whose status the vendor does not document,
+or whose headers or body do not match, is a violation: it is recorded in `VIOLATIONS` (the
+fixture in `tests/registries` fails the test on any, also for fakes served from a thread) and
+raised as AssertionError.
 """
 
 from __future__ import annotations
@@ -44,9 +45,10 @@ def _registry() -> Registry[Any]:
 def check(name: str, status: int, headers: dict[str, str], body: Any) -> None:
     """Record and raise a violation unless the answer is one `name` documents."""
     document = load(name)
-    if str(status) not in document["responses"]:
+    key = str(status) if str(status) in document["responses"] else "default"  # as in OpenAPI
+    if key not in document["responses"]:
         _violation(f"{name}: status {status} is not documented ({sorted(document['responses'])})")
-    schema = {**document, "$ref": f"#/responses/{status}"}
+    schema = {**document, "$ref": f"#/responses/{key}"}
     answer = {"headers": {key.lower(): value for key, value in headers.items()}, "body": body}
     validator = Draft202012Validator(schema, registry=_registry())
     errors = sorted(validator.iter_errors(answer), key=str)

@@ -163,3 +163,11 @@ def test_authority_host_option_like_the_azure_sdks() -> None:
     assert _authority(BackendOptions()) == "https://login.microsoftonline.com"
     fallbacks = {option.name: option.fallbacks for option in AcrBackend.native_options}
     assert fallbacks["azure-authority-host"] == ("AZURE_AUTHORITY_HOST",)
+
+
+def test_tags_are_paged_in_the_lexical_order_of_last(acr: FakeAcr) -> None:
+    """The spec's `last` is lexical; paired with orderby=timedesc (the old client) pages skip
+    and repeat tags."""
+    images = backend(SP).list_images("team/app")
+    assert sorted(tag for image in images for tag in image.tags) == sorted(acr.tags["team/app"])
+    assert all("orderby" not in query for method, _, query in acr.log if method == "GET")
