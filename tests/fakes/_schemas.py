@@ -73,4 +73,5 @@ def checked(handler: Any, name: str | None) -> Any:
         check(name, status, headers, body)
         return status, headers, body
 
+    answer.schema = name  # type: ignore[attr-defined]  # for the every-route-is-checked test
     return answer
