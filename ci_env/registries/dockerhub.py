@@ -62,7 +62,7 @@ class DockerHubBackend(NativeBackend):
     description = Description(
         title="Docker Hub",
         auth="Hub token, or user name + password (or access token) exchanged at the Hub API",
-        listing="Hub API tags list (digest, tag_last_pushed)",
+        listing="Hub API tags list (tag_last_pushed); digests the schema lacks via the registry",
         untag="Hub API tag delete",
         delete="Hub API: delete every tag of the digest, then the registry API manifest delete",
         cleanup_credentials=(

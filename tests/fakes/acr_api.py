@@ -36,6 +36,7 @@ HOST = "myreg.azurecr.io"
 LOGIN_URL = "https://login.fake.test"
 MEDIA = "application/vnd.oci.image.manifest.v1+json"
 S = "acr/"
+AAD_SCHEMA = S + "aad_token.json"  # the AAD route is added by tests, on the login host
 
 
 def config_blob(seed: str, created: str = "2024-01-01T00:00:00Z") -> bytes:
@@ -124,8 +125,9 @@ class FakeAcr(FakeApi):
             or known[0] != form.get("client_secret")
             or form.get("grant_type") != "client_credentials"
         ):
-            return 401, {}, {"error": "invalid_client"}
-        return 200, {}, {"access_token": f"aad-{form['client_id']}", "expires_in": 3600}
+            return 401, {}, {"error": "invalid_client", "error_description": "AADSTS7000215"}
+        token = f"aad-{form['client_id']}"
+        return 200, {}, {"token_type": "Bearer", "expires_in": 3600, "access_token": token}
 
     def _exchange(self, call: Call) -> Answer:
         form = call.form()

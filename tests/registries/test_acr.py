@@ -16,7 +16,8 @@ from ci_env.errors import AuthError, RegistryError
 from ci_env.registries import backend_class
 from ci_env.registries.acr import AcrBackend
 from ci_env.registries.base import BackendOptions, Image, first_pattern_match
-from tests.fakes.acr_api import HOST, LOGIN_URL, FakeAcr
+from tests.fakes import _schemas
+from tests.fakes.acr_api import AAD_SCHEMA, HOST, LOGIN_URL, FakeAcr
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def _aad(fake: FakeAcr, request: object) -> tuple[int, dict[str, str], str]:
 
     body = getattr(request, "body", "") or ""
     call = Call("POST", "/token", {}, {}, body.encode() if isinstance(body, str) else body)
-    return _render(fake.aad(call))
+    return _render(_schemas.checked(fake.aad, AAD_SCHEMA)(call))
 
 
 OLD = "2023-03-04T05:06:07Z"

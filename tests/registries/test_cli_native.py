@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes._front import Front
-from tests.fakes.acr_api import FakeAcr
+from tests.fakes.acr_api import AAD_SCHEMA, FakeAcr
 from tests.fakes.artifactory_api import FakeArtifactory
 from tests.fakes.dockerhub_api import FakeDockerHub
 from tests.fakes.google_registry import GoogleRegistry
@@ -182,7 +182,7 @@ def _acr(reg: LocalRegistry, tmp: Path) -> Case:
         ("main", "w", "2024-01-01T00:00:06Z"),
     ):
         acr.add(repo, name, seed_name, when)
-    acr.route("POST", r"/(?P<tenant>[^/]+)/oauth2/v2\.0/token", acr.aad)
+    acr.route("POST", r"/(?P<tenant>[^/]+)/oauth2/v2\.0/token", acr.aad, AAD_SCHEMA)
     front = Front(acr).start()
     acr.realm = f"{front.url}/oauth2/token"
     env = {
