@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 from ci_env import secrets, timeparse
@@ -54,6 +55,7 @@ class DockerHubBackend(NativeBackend):
         r"registry-1\.docker\.io",
         r"registry\.hub\.docker\.com",
     )
+    list_workers: ClassVar[int] = 8  # registry HEADs for tags the listing gives no digest for
     native_options: ClassVar[tuple[NativeOption, ...]] = (
         NativeOption("docker-hub-token", "Docker Hub API token (a JWT from the Hub auth API)"),
         NativeOption("docker-hub-username", "Docker Hub user name", secret=False),
@@ -177,18 +179,22 @@ class DockerHubBackend(NativeBackend):
 
     def list_images(self, repository: str) -> list[Image]:
         namespace, name = self._paths(repository)
-        rows: list[TagRow] = []
+        items: list[dict[str, Any]] = []
         url: str | None = f"/v2/namespaces/{namespace}/repositories/{name}/tags"
         params: dict[str, str | int] | None = {"page_size": 100}
         while url:
             body = self.api.json("GET", url, f"tags of {repository}", params=params)
             params = None  # `next` carries the query
-            rows.extend(self._row(repository, item) for item in body.get("results") or [])
+            items.extend(item for item in body.get("results") or [] if isinstance(item, dict))
             url = body.get("next") or None
+        workers = max(1, min(self.list_workers, len(items)))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            rows = list(pool.map(lambda item: self._row(repository, item), items))
         return self.remember(repository, _native_http.group_tags(rows))
 
     def _row(self, repository: str, item: dict[str, Any]) -> TagRow:
         tag = str(item.get("name") or "")
+        # Hub's registry HEAD does not count against its pull limits.
         digest = _tag_digest(item) or self.distribution.resolve(repository, tag) or ""
         return TagRow(
             tag,
