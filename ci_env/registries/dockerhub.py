@@ -16,6 +16,7 @@ it. Rate limits come as `X-RateLimit-*` headers and 429 with `X-Retry-After` (`_
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -28,8 +29,12 @@ from ci_env.reference import DOCKER_HUB, DOCKER_HUB_API
 from ci_env.registries import _native_http
 from ci_env.registries._native import NativeBackend
 from ci_env.registries._native_http import ApiClient, Hints, TagRow, segment
-from ci_env.registries.base import BackendOptions, Description, Image, NativeOption
+from ci_env.registries.base import Backend, BackendOptions, Description, Image, NativeOption
 from ci_env.registries.default import DistributionBackend
+from ci_env.registry.auth import Credentials
+from ci_env.registry.client import RegistryClient
+
+logger = logging.getLogger(__name__)
 
 API_URL = "https://hub.docker.com"
 TOKEN_LIFETIME = 600.0  # the Hub reference: the access token "expires in 10 minutes"
@@ -98,6 +103,23 @@ class DockerHubBackend(NativeBackend):
 
     def registry_host(self) -> str:
         return DOCKER_HUB_API if self.registry == DOCKER_HUB else self.registry
+
+    @property
+    def distribution(self) -> Backend:
+        return self._registry()
+
+    def _registry(self) -> DistributionBackend:
+        """The registry side; with a Hub user name and password those log in there too
+        (Hub's registry token service takes the same account or access token)."""
+        with self._registry_lock:
+            if not isinstance(self._registry_side, DistributionBackend):
+                side = DistributionBackend(self.registry_host(), self.options)
+                if self._can_exchange():
+                    side.client.close()
+                    login = Credentials(username=self._username, password=self._password)
+                    side.client = RegistryClient(self.registry_host(), self.options, login)
+                self._registry_side = side
+            return self._registry_side
 
     # --- credentials -------------------------------------------------------------------
 
@@ -246,18 +268,20 @@ class DockerHubBackend(NativeBackend):
             if not untagged:
                 raise
             return "Hub API tag delete (every tag of the digest; Hub removed the manifest)"
+        except AuthError as error:
+            if not untagged:
+                raise
+            # The image is untagged, as asked; only the registry login may not delete.
+            logger.warning("%s: %s (%s)", self.registry, error.message, error.hint)
+            return "Hub API tag delete (every tag of the digest; the manifest stays untagged)"
         if untagged:
             return "Hub API tag delete (every tag of the digest) + registry API manifest delete"
         return "registry API manifest delete"
 
     def _delete_manifest(self, repository: str, digest: str) -> None:
         """Docker's Registry reference: 202 deleted, 403 still referenced (or not allowed)."""
-        side = self.distribution
-        if not isinstance(side, DistributionBackend):  # pragma: no cover - always the default
-            side.delete(repository, digest)
-            return
         what = f"DELETE manifest {repository}@{digest}"
-        response = side.client.request(
+        response = self._registry().client.request(
             "DELETE",
             f"/v2/{repository}/manifests/{digest}",
             repository=repository,

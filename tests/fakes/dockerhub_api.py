@@ -48,6 +48,7 @@ class FakeDockerHub(FakeApi):
     clock: Callable[[], float] = time.monotonic
     issued: dict[str, float] = field(default_factory=dict)  # exchanged token -> clock()
     untagged: dict[str, set[str]] = field(default_factory=dict)  # repo -> untagged digests
+    registry_may_delete: bool = True  # False: the registry login lacks delete (401)
 
     def __post_init__(self) -> None:
         self.route("POST", r"/v2/auth/token", self._auth_token, S + "auth_token.json")
@@ -204,8 +205,10 @@ class FakeHubRegistry(FakeApi):
 
     def _delete(self, call: Call) -> Answer:
         _, tags, untagged = self._state(call)
-        assert call.match is not None
+        assert call.match is not None and self.hub is not None
         digest = call.match["ref"]
+        if not self.hub.registry_may_delete:
+            return _registry_error(401, "UNAUTHORIZED", "authentication required")
         if not digest.startswith("sha256:"):
             return _registry_error(405, "UNSUPPORTED", "only digest-based deletion is allowed")
         if any(digest == d for d, _ in tags.values()):

@@ -216,3 +216,23 @@ def test_remaining_zero_pauses_until_reset(hub: FakeDockerHub) -> None:
 def test_unknown_repository_is_not_found(hub: FakeDockerHub) -> None:
     with pytest.raises(NotFoundError):
         backend().list_images("acme/missing")
+
+
+def test_hub_login_is_the_registry_login_too(hub: FakeDockerHub) -> None:
+    from ci_env.registry.auth import Credentials
+
+    made = backend(**{"docker-hub-username": "ci", "docker-hub-password": "hub-password"})
+    assert made._registry().client.credentials() == Credentials("ci", "hub-password")
+
+
+def test_a_registry_login_that_may_not_delete_leaves_the_image_untagged(
+    hub: FakeDockerHub,
+) -> None:
+    hub.tokens["t"] = True
+    hub.registry_may_delete = False
+    made = backend(**{"docker-hub-token": "t"})
+    assert "stays untagged" in made.delete("acme/app", A)
+    assert all(digest == B for digest, _ in hub.repos["acme/app"].values())
+    hub.untagged["acme/app"].add("sha256:" + "c" * 64)
+    with pytest.raises(AuthError):  # nothing was done: the refusal is the answer
+        made.delete("acme/app", "sha256:" + "c" * 64)
