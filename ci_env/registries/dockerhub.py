@@ -109,12 +109,12 @@ class DockerHubBackend(NativeBackend):
         return self._registry()
 
     def _registry(self) -> DistributionBackend:
-        """The registry side; with a Hub user name and password those log in there too
-        (Hub's registry token service takes the same account or access token)."""
+        """The registry side; on Hub's own registry a Hub user name and password log in there
+        too (its token service takes the same account or access token)."""
         with self._registry_lock:
             if not isinstance(self._registry_side, DistributionBackend):
                 side = DistributionBackend(self.registry_host(), self.options)
-                if self._can_exchange():
+                if self._can_exchange() and self.registry_host() == DOCKER_HUB_API:
                     side.client.close()
                     login = Credentials(username=self._username, password=self._password)
                     side.client = RegistryClient(self.registry_host(), self.options, login)
