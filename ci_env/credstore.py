@@ -83,6 +83,10 @@ def read_config(config_dir: Path) -> Config:
         ) from error
     try:
         data = json.loads(text) if text.strip() else {}
+    except RecursionError:
+        raise UsageError(
+            f"{path} is nested too deeply", "fix or remove that Docker config file"
+        ) from None
     except ValueError as error:
         raise UsageError(
             f"{path} is not valid JSON ({error})", "fix or remove that Docker config file"

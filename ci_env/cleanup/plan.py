@@ -128,7 +128,7 @@ def load(path: str) -> Plan:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as error:
         raise UsageError(f"cannot read the plan {path!r} ({error.strerror})") from None
-    except ValueError:
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested past the stack
         raise UsageError(f"{path!r} is not JSON", "pass a file written by --plan-out") from None
     try:
         return from_data(data)

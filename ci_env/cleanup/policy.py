@@ -16,7 +16,7 @@ from datetime import datetime
 from ci_env import durations
 from ci_env.cleanup.gitrefs import LiveRefs
 from ci_env.cleanup.plan import Action, PlanItem
-from ci_env.cleanup.rules import Rules, Untagged
+from ci_env.cleanup.rules import Rules, Untagged, compile_pattern
 from ci_env.registries.base import Image
 
 # Referrer fallback tags: the OCI `sha256-<hex>` index and cosign's .sig/.att/.sbom.
@@ -61,8 +61,8 @@ class _NameRules:
     def __init__(self, tags: Iterable[str], rules: Rules, live: LiveRefs | None) -> None:
         self.rules = rules
         self.live = live
-        self.delete = [re.compile(p) for p in rules.delete_tags]
-        self.keep = [re.compile(p) for p in rules.keep_tags]
+        self.delete = [compile_pattern(p, "delete.tags") for p in rules.delete_tags]
+        self.keep = [compile_pattern(p, "keep.tags") for p in rules.keep_tags]
         count = rules.keep_semver
         self.semver = _highest_semver(tags, count) if count else set()
 

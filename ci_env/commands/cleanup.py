@@ -50,7 +50,7 @@ exit codes: 0 done, 1 some deletions failed, 2 bad input, 3 authentication/permi
 
 
 def _count(text: str) -> int:
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):  # "²".isdigit() is true, int("²") fails
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
     return int(text)
 
@@ -262,7 +262,7 @@ def _report(
 
 def run(args: argparse.Namespace) -> int:
     env = settings.environ()
-    dry_run = bool(args.dry_run or settings.flag(settings.cienv("DRY_RUN", env=env)))
+    dry_run = bool(args.dry_run or settings.cienv_flag("DRY_RUN", env=env))
     if args.apply_plan and args.plan_out:
         raise UsageError("--apply-plan and --plan-out do not go together", "use one of them")
     saved = plans.load(args.apply_plan) if args.apply_plan else None
