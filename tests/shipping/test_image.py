@@ -25,6 +25,7 @@ import entrypoint
 from tests.support import dockerd
 from tests.support.images import list_tags, push_image, skopeo_inspect
 from tests.support.registry import LocalRegistry
+from tests.support.tools import unavailable
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +56,7 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     try:
         daemon = dockerd.Dockerd().start()
     except dockerd.DockerdUnavailable as error:
-        pytest.skip(f"dockerd cannot start here: {error}")
+        unavailable(f"dockerd cannot start here: {error}")
     try:
         assert daemon.client is not None
         client = daemon.client
