@@ -97,15 +97,19 @@ def read_config(config_dir: Path) -> Config:
 
 
 def write_config(config_dir: Path, config: Config) -> None:
-    """Replace config.json atomically; the temporary file is 0600 from the start (mkstemp)."""
-    fd, tmp = tempfile.mkstemp(prefix=".config.json.", dir=config_dir)
+    """Replace config.json atomically; the temporary file is 0600 from the start (mkstemp).
+
+    A symlinked config.json (a dotfiles checkout) is written through, as docker's
+    `ConfigFile.Save` does: the link's target is replaced, the link stays."""
+    target = Path(os.path.realpath(config_dir / CONFIG_FILE))
+    fd, tmp = tempfile.mkstemp(prefix=".config.json.", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump(config, out, indent="\t")
             out.write("\n")
             out.flush()
             os.fsync(out.fileno())
-        os.replace(tmp, config_dir / CONFIG_FILE)
+        os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -15,10 +15,9 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 from ci_env import backend_options as backend_layer
-from ci_env import durations, providers, secrets, settings
+from ci_env import durations, private_files, providers, secrets, settings, untrusted
 from ci_env.cleanup import gitrefs, planner
 from ci_env.cleanup import plan as plans
 from ci_env.cleanup import rules as policy_file
@@ -244,7 +243,7 @@ def _report(
     if run.args.report_json:
         text = reports.render("json", report, options)
         try:
-            Path(run.args.report_json).write_text(text + "\n", encoding="utf-8")
+            private_files.write_text(run.args.report_json, text + "\n")
         except OSError as problem:
             print(
                 f"error: cannot write {run.args.report_json}: {problem.strerror}", file=sys.stderr
@@ -253,9 +252,9 @@ def _report(
         return code
     for repo in report.repos:
         run.provider.section_start(f"cleanup {repo.name}", f"cleanup {repo.name}", sys.stdout)
-        print(secrets.redact("\n".join(human.render_repo(repo, options))))
+        print(untrusted.guard(secrets.redact("\n".join(human.render_repo(repo, options)))))
         run.provider.section_end(f"cleanup {repo.name}", sys.stdout)
-    print(secrets.redact("\n".join(human.render_totals(report))))
+    print(untrusted.guard(secrets.redact("\n".join(human.render_totals(report)))))
     run.provider.summary(reports.render("markdown", report, options))
     return code
 
