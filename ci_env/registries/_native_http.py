@@ -162,7 +162,7 @@ class ApiClient:
     def json(self, method: str, path: str, what: str, **kwargs: Any) -> Any:
         response = self.call(method, path, what, **kwargs)
         try:
-            return response.json()
+            return responses.loads(response.content)
         except ValueError:
             raise RegistryError(
                 f"{self.service} answered {what} with something that is not JSON",
@@ -186,7 +186,7 @@ class ApiClient:
 
 def _body(response: requests.Response, service: str, what: str) -> Any:
     try:
-        return response.json()
+        return responses.loads(response.content)
     except ValueError:
         raise RegistryError(
             f"{service} answered {what} with something that is not JSON",

@@ -215,3 +215,13 @@ def test_a_pool_closed_by_the_pool_manager_is_not_reused() -> None:
         assert api.calls("HEAD") == 2
     finally:
         api.stop()
+
+
+def test_same_origin_is_scheme_host_and_port() -> None:
+    transport = Transport("registry.example", BackendOptions())  # https: not loopback
+    assert transport.same_origin("/v2/app/tags/list?last=a")
+    assert transport.same_origin("https://REGISTRY.example:443/v2/app/tags/list")
+    assert not transport.same_origin("http://registry.example/v2/app/tags/list")  # downgrade
+    assert not transport.same_origin("https://registry.example:8443/v2/")
+    assert not transport.same_origin("https://evil.example/v2/")
+    assert not transport.same_origin("https://registry.example.evil.example/v2/")
