@@ -16,8 +16,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import docker.auth
+import pytest
 
 from tests.commands.clirun import ROOT, base_env
+from tests.reliability.harness import registry_with_users
 from tests.support import images
 from tests.support.registry import LocalRegistry
 
@@ -147,3 +149,108 @@ def test_plan_report_and_step_summary_are_private(registry: LocalRegistry, tmp_p
     assert result.returncode == 0, result.stderr
     for name in ("plan.json", "report.json", "summary.md"):
         assert _mode(out / name) == 0o600, name
+
+
+_FAKE_HELPER = """#!{python}
+# A docker-credential helper keeping one machine-wide store (a JSON file) and logging calls.
+import json, sys
+store, log = {store!r}, {log!r}
+action = sys.argv[1]
+data = sys.stdin.read()
+with open(log, "a") as out:
+    out.write(action + "\\n")
+try:
+    with open(store) as f:
+        creds = json.load(f)
+except FileNotFoundError:
+    creds = {{}}
+if action == "store":
+    item = json.loads(data)
+    creds[item["ServerURL"]] = [item["Username"], item["Secret"]]
+elif action == "erase":
+    creds.pop(data.strip(), None)
+elif action == "get":
+    if data.strip() not in creds:
+        print("credentials not found in native keychain")
+        sys.exit(1)
+    user, secret = creds[data.strip()]
+    print(json.dumps({{"ServerURL": data.strip(), "Username": user, "Secret": secret}}))
+elif action == "list":
+    print(json.dumps({{url: pair[0] for url, pair in creds.items()}}))
+with open(store, "w") as f:
+    json.dump(creds, f)
+"""
+
+
+def _skopeo_reads(ref: str, docker_config: Path, home: Path) -> bool:
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "DOCKER_CONFIG": str(docker_config)}
+    result = subprocess.run(
+        ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{ref}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return result.returncode == 0
+
+
+def test_parallel_jobs_never_share_the_source_credential_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reg = registry_with_users({"alice": "alice-Pw-1", "bob": "bob-Pw-22"})
+    try:
+        images.push_image(reg, "grp/app", "v1")
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir()
+        helper = bin_dir / "docker-credential-fake"
+        store, log = tmp_path / "machine-store.json", tmp_path / "helper.log"
+        helper.write_text(
+            _FAKE_HELPER.format(python=sys.executable, store=str(store), log=str(log))
+        )
+        helper.chmod(0o755)
+        src = tmp_path / "src"
+        src.mkdir()
+        (src / "config.json").write_text('{"credsStore": "fake", "auths": {}}')
+        path = f"{bin_dir}:{os.environ['PATH']}"
+        monkeypatch.setenv("PATH", path)  # the docker SDK below finds the helper too
+
+        def job(user: str, password: str) -> subprocess.Popen[str]:
+            env = base_env(
+                tmp_path / "home", PATH=path, DOCKER_CONFIG=str(src),
+                CIENV_REGISTRY=reg.host, CIENV_REGISTRY_USERNAME=user,
+                CIENV_REGISTRY_PASSWORD=password, CIENV_TMP_DIR=str(tmp_path / "jobs"),
+            )  # fmt: skip
+            return subprocess.Popen(
+                [sys.executable, "-m", "ci_env", "env", "generic", "--format", "json"],
+                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(ROOT),
+            )  # fmt: skip
+
+        runs = {"alice": job("alice", "alice-Pw-1"), "bob": job("bob", "bob-Pw-22")}
+        jobs = {}
+        for user, proc in runs.items():
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+            jobs[user] = Path(json.loads(out)["DOCKER_CONFIG"])
+        for user, directory in jobs.items():
+            config = docker.auth.load_config(str(directory / "config.json"))
+            assert config.resolve_authconfig(reg.host)["username"] == user
+            assert "credsStore" not in json.loads((directory / "config.json").read_text())
+            assert _skopeo_reads(f"{reg.host}/grp/app:v1", directory, tmp_path)
+        logout = base_env(tmp_path / "home", PATH=path, DOCKER_CONFIG=str(jobs["alice"]))
+        assert (
+            subprocess.run(
+                [sys.executable, "-m", "ci_env", "logout"], env=logout, cwd=str(ROOT), timeout=60
+            ).returncode
+            == 0
+        )
+        logout["DOCKER_CONFIG"] = str(jobs["bob"])
+        assert subprocess.run(
+            [sys.executable, "-m", "ci_env", "logout", reg.host], env=logout, cwd=str(ROOT),
+            timeout=60,
+        ).returncode == 0  # fmt: skip
+        calls = log.read_text().split() if log.exists() else []
+        assert "store" not in calls and "erase" not in calls, calls
+        assert not store.exists() or reg.host not in store.read_text()
+        assert not jobs["alice"].exists()
+    finally:
+        reg.close()
