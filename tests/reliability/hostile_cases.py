@@ -13,12 +13,15 @@ import base64
 import itertools
 import json
 import re
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.reliability.harness import TRACEBACK, Result, base_env, run_cli, write_auth_config
 from tests.support.hostile import Answer, Hostile, Request, basic_challenge
+from tests.support.images import push_image
+from tests.support.registry import LocalRegistry
 
 USER = "ci"
 PASSWORD = "hostile-Secret-0123"
@@ -261,6 +264,31 @@ def deep_json_token(tmp: Path) -> Outcome:
     return _check(outcome, result, bound=30, codes=(1, 3))
 
 
+# --- 14: a catastrophic regex against a real registry -----------------------------------------
+
+
+def catastrophic_regex(tmp: Path) -> Outcome:
+    outcome = Outcome("--delete-tag '(a+)+b' against a tag of 40 a")
+    reg = LocalRegistry("htpasswd").start()
+    try:
+        push_image(reg, "grp/app", "a" * 40, via="http")
+        config = write_auth_config(tmp / "docker", {reg.host: (reg.username, reg.password)})
+        args = [
+            "cleanup", "--repo", f"{reg.host}/grp/app", "--dry-run", "--keep-newer-than", "0s",
+            "--delete-tag", "(a+)+b", "--verbose",
+        ]  # fmt: skip
+        try:
+            result = run_cli(args, base_env(tmp, DOCKER_CONFIG=str(config)), timeout=60)
+        except subprocess.TimeoutExpired:
+            outcome.hung = True
+            return outcome
+    finally:
+        reg.close()
+    if "does not match delete.tags" not in result.output and result.code == 0:
+        outcome.crashed = True  # the tag must be kept for the right reason
+    return _check(outcome, result, bound=30, codes=(0,))
+
+
 CASES: dict[str, Callable[[Path], Outcome]] = {
     "link to another host": link_to_another_host,
     "error echoes authorization": error_echoes_authorization,
@@ -271,4 +299,5 @@ CASES: dict[str, Callable[[Path], Outcome]] = {
     "deep json tags": deep_json_tags,
     "deep json login error": deep_json_login_error,
     "deep json token": deep_json_token,
+    "catastrophic regex": catastrophic_regex,
 }
