@@ -26,7 +26,8 @@ from ci_env import secrets
 from ci_env.errors import AuthError, CiEnvError, RegistryError
 from ci_env.registries.base import Backend, BackendOptions, Image
 from ci_env.registry import responses
-from ci_env.registry.transport import RateLimiter, Transport, backoff_seconds
+from ci_env.registry.client import MAX_PAGES
+from ci_env.registry.transport import RateLimiter, Transport, backoff_seconds, same_origin
 
 logger = logging.getLogger(__name__)
 
@@ -143,11 +144,13 @@ class ApiClient:
     ) -> requests.Response:
         """Send, and raise the translated error unless 2xx or in `ok`."""
         sent = dict(headers or {})
-        authorization = self.authorization()
+        url = self.url(path)
+        # The API's credentials go to its own origin only, not to a next-page Link elsewhere.
+        authorization = self.authorization() if same_origin(url, self.base_url) else None
         if authorization and "Authorization" not in sent:
             sent["Authorization"] = authorization
         sent.setdefault("Accept", "application/json")
-        response = self.transport.send(method, self.url(path), headers=sent, **kwargs)
+        response = self.transport.send(method, url, headers=sent, **kwargs)
         if response.ok or response.status_code in ok:
             return response
         raise self.error(response, what)
@@ -171,9 +174,17 @@ class ApiClient:
             ) from None
 
     def link_pages(self, path: str, what: str, **kwargs: Any) -> Iterator[Any]:
-        """Bodies of every page, following `Link: <...>; rel="next"` (RFC 8288)."""
+        """Bodies of every page, following `Link: <...>; rel="next"` (RFC 8288); stops at a
+        repeated URL and fails after MAX_PAGES pages (an API that never stops paging)."""
         url: str | None = path
-        while url:
+        seen: set[str] = set()
+        while url and url not in seen:
+            if len(seen) >= MAX_PAGES:
+                raise RegistryError(
+                    f"{what}: {self.service} was still paging after {MAX_PAGES} pages",
+                    "the API or a proxy in front of it keeps sending a next page",
+                )
+            seen.add(url)
             response = self.call("GET", url, what, **kwargs)
             kwargs.pop("params", None)  # the next link carries its own query
             yield _body(response, self.service, what)

@@ -101,6 +101,14 @@ def _read1(response: requests.Response) -> bytes:
     return chunk
 
 
+def same_origin(url: str, base: str) -> bool:
+    """Whether absolute `url` has the scheme, host and port of `base` (RFC 6454 origins)."""
+    theirs, ours = urlsplit(url), urlsplit(base)
+    return (theirs.scheme.lower(), _port_of(theirs)) == (ours.scheme.lower(), _port_of(ours)) and (
+        (theirs.hostname or "").lower() == (ours.hostname or "").lower()
+    )
+
+
 def _port_of(parts: SplitResult) -> int | None:
     try:
         return parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
@@ -355,12 +363,7 @@ class Transport:
     def same_origin(self, path: str) -> bool:
         """True for a path on this registry, or a URL with its scheme, host and port: the only
         place its credentials may go (an https registry's `Link` to plain http is not)."""
-        if "://" not in path:
-            return True
-        theirs, ours = urlsplit(path), urlsplit(self.base_url)
-        return (theirs.scheme.lower(), _port_of(theirs)) == (ours.scheme, _port_of(ours)) and (
-            (theirs.hostname or "").lower() == (ours.hostname or "").lower()
-        )
+        return "://" not in path or same_origin(path, self.base_url)
 
     def send(
         self,

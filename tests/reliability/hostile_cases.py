@@ -10,6 +10,7 @@ command got through) or crashed (a traceback, or no clean exit code). All must b
 from __future__ import annotations
 
 import base64
+import hashlib
 import itertools
 import json
 import re
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from tests.reliability.harness import TRACEBACK, Result, base_env, run_cli, write_auth_config
 from tests.support.hostile import Answer, Hostile, Request, basic_challenge
-from tests.support.images import push_image
+from tests.support.images import DOCKER_MANIFEST, push_image
 from tests.support.registry import LocalRegistry
 
 USER = "ci"
@@ -28,6 +29,7 @@ PASSWORD = "hostile-Secret-0123"
 BASIC = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 SECRET_FORMS = (PASSWORD, BASIC, base64.b64encode(PASSWORD.encode()).decode()[:16])
 EMPTY_TAGS = b'{"name": "app", "tags": []}'
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 
 
 @dataclass
@@ -173,6 +175,50 @@ def workflow_commands_in_errors(tmp: Path) -> Outcome:
     return _check(outcome, result, bound=30, codes=(1,))
 
 
+def _tiny_registry(tags: list[str]) -> Callable[[Request], Answer]:
+    """A registry (Basic auth) holding one layerless image under every one of `tags`."""
+    config = json.dumps({"created": "2020-01-01T00:00:00Z", "os": "linux"}).encode()
+    config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": DOCKER_MANIFEST,
+            "config": {"mediaType": DOCKER_CONFIG, "digest": config_digest, "size": len(config)},
+            "layers": [],
+        }
+    ).encode()
+    headers = {
+        "Content-Type": DOCKER_MANIFEST,
+        "Docker-Content-Digest": "sha256:" + hashlib.sha256(manifest).hexdigest(),
+    }
+    listing = json.dumps({"name": "app", "tags": tags}).encode()
+
+    def respond(request: Request) -> Answer:
+        if "/tags/list" in request.path:
+            return Answer(200, {"Content-Type": "application/json"}, listing)
+        if "/manifests/" in request.path:
+            return Answer(200, headers, b"" if request.method == "HEAD" else manifest)
+        if config_digest in request.path:
+            return Answer(200, {"Content-Type": "application/octet-stream"}, config)
+        return Answer(404, body=b"{}")
+
+    return lambda request: basic_challenge(request) or respond(request)
+
+
+def workflow_commands_in_tags(tmp: Path) -> Outcome:
+    outcome = Outcome("tag names hold ::workflow commands")
+    tags = ["v1\n::add-mask::hostile-a", "v2\r  ::set-env name=X::hostile-b"]
+    with Hostile(_tiny_registry(tags)) as evil:
+        env = _env(tmp, evil.host, GITHUB_ACTIONS="true", GITHUB_STEP_SUMMARY=str(tmp / "s.md"))
+        result = run_cli(_cleanup(evil.host, "--dry-run"), env, timeout=60)
+        outcome.requests = len(evil.requests)
+    for stream in (result.stdout, result.stderr):
+        outcome.leaks += [f"runner runs {c!r}" for c in runner_commands(stream) if "hostile" in c]
+    if "hostile-a" not in result.stdout:
+        outcome.leaks.append("the tags were not reported at all")
+    return _check(outcome, result, bound=30, codes=(0,))
+
+
 # --- 9, 11: slow and huge bodies ---------------------------------------------------------------
 
 
@@ -293,6 +339,7 @@ CASES: dict[str, Callable[[Path], Outcome]] = {
     "link to another host": link_to_another_host,
     "error echoes authorization": error_echoes_authorization,
     "workflow commands in errors": workflow_commands_in_errors,
+    "workflow commands in tags": workflow_commands_in_tags,
     "trickling body": trickling_body,
     "huge body": huge_body,
     "catalog repeats forever": catalog_repeats_forever,
