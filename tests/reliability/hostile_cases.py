@@ -23,6 +23,7 @@ from tests.reliability.harness import TRACEBACK, Result, base_env, run_cli, writ
 from tests.support.hostile import Answer, Hostile, Request, basic_challenge
 from tests.support.images import DOCKER_MANIFEST, push_image
 from tests.support.registry import LocalRegistry
+from tests.support.tls import loopback_name, self_signed
 
 USER = "ci"
 PASSWORD = "hostile-Secret-0123"
@@ -40,6 +41,7 @@ class Outcome:
     leaks: list[str] = field(default_factory=list)
     crashed: bool = False
     requests: int = 0
+    skipped: str = ""  # why the case could not run on this machine
 
     @property
     def ok(self) -> bool:
@@ -113,6 +115,28 @@ def link_to_another_host(tmp: Path) -> Outcome:
         outcome.leaks += _leaked_to(other)
         if not other.requests:
             outcome.leaks.append("the next page was never asked for: nothing was tested")
+    return _check(outcome, result, bound=30, codes=(0, 1))
+
+
+def https_link_to_plain_http(tmp: Path) -> Outcome:
+    """An https registry (a non-loopback-looking name, its certificate trusted) whose next page
+    is on plain http: the downgrade gets no credentials."""
+    outcome = Outcome("https registry's Link to plain http")
+    name = loopback_name()
+    if name is None:  # the same-origin unit test still covers the rule
+        outcome.skipped = "no non-loopback-looking host name resolves to 127.0.0.1 here"
+        return outcome
+    cert = self_signed(tmp, name)
+    with Hostile(lambda r: Answer(200, body=EMPTY_TAGS), name=name) as plain:
+        link = f'<{plain.url}/v2/app/tags/list?last=v1&n=1000>; rel="next"'
+        page = Answer(200, {"Link": link}, b'{"name": "app", "tags": ["v1"]}')
+        with Hostile(_registry(lambda r: page), tls=cert, name=name) as evil:
+            env = _env(tmp, evil.host, REQUESTS_CA_BUNDLE=str(cert[0]), NO_PROXY=name)
+            result = run_cli(_cleanup(evil.host, "--dry-run"), env, timeout=60)
+            outcome.requests = len(evil.requests) + len(plain.requests)
+        outcome.leaks += _leaked_to(plain)
+        if not evil.saw_header("Authorization") or not plain.requests:
+            outcome.leaks.append("the https registry or its plain-http page was not reached")
     return _check(outcome, result, bound=30, codes=(0, 1))
 
 
@@ -337,6 +361,7 @@ def catastrophic_regex(tmp: Path) -> Outcome:
 
 CASES: dict[str, Callable[[Path], Outcome]] = {
     "link to another host": link_to_another_host,
+    "https link to plain http": https_link_to_plain_http,
     "error echoes authorization": error_echoes_authorization,
     "workflow commands in errors": workflow_commands_in_errors,
     "workflow commands in tags": workflow_commands_in_tags,

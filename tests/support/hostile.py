@@ -17,11 +17,13 @@ a framework: a hostile server must send exactly the bytes and timing the test ch
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 
 
@@ -50,16 +52,28 @@ Respond = Callable[[Request], Answer]
 
 
 class Hostile:
-    def __init__(self, respond: Respond, *, lifetime: float = 60, max_requests: int = 5000):
+    def __init__(
+        self,
+        respond: Respond,
+        *,
+        lifetime: float = 60,
+        max_requests: int = 5000,
+        tls: tuple[Path, Path] | None = None,  # (certificate, key): serve https
+        name: str = "127.0.0.1",  # the host name clients use (it must resolve to 127.0.0.1)
+    ):
         self.respond = respond
         self.requests: list[Request] = []
         self._lock = threading.Lock()
         self._max = max_requests
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(tls[0]), str(tls[1]))
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]
-        self.host = f"127.0.0.1:{self.port}"
-        self.url = f"http://{self.host}"
+        self.host = f"{name}:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://{self.host}"
         self._timer = threading.Timer(lifetime, self.close)
         self._timer.daemon = True
 
