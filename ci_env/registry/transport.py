@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import random
+import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -26,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, urlsplit
 
 import requests
+import urllib3.connection
+import urllib3.connectionpool
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
@@ -56,7 +59,70 @@ class BodyTooLarge(RegistryError):
 
 
 class BodyTimeout(requests.exceptions.Timeout):
-    """The body did not arrive within the request's time (retried like any timeout)."""
+    """The answer did not arrive within the request's time (retried like any timeout)."""
+
+
+_CURRENT = threading.local()  # the _Watch of the request this thread is sending
+
+
+class _Watch:
+    """Bounds one request's whole time. requests' timeout bounds each socket read, so a
+    server sending its status line or headers a byte a second holds a request for ever; at
+    the deadline the watch shuts the request's socket down, which ends any read blocked on it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.fired = False
+        self._connection: urllib3.connection.HTTPConnection | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def attach(self, connection: urllib3.connection.HTTPConnection) -> None:
+        with self._lock:
+            self._connection = connection
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            sock = getattr(self._connection, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed
+
+    def __enter__(self) -> _Watch:
+        _CURRENT.watch = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+        _CURRENT.watch = None
+
+
+class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        watch = getattr(_CURRENT, "watch", None)
+        if watch is not None:
+            watch.attach(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        watch = getattr(_CURRENT, "watch", None)
+        if watch is not None:
+            watch.attach(self)
+        super().request(*args, **kwargs)
+
+
+class _HTTPPool(urllib3.connectionpool.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _HTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
 
 
 def read_body(response: requests.Response, deadline: float, limit: int = MAX_BODY_BYTES) -> None:
@@ -297,6 +363,11 @@ class _Adapter(HTTPAdapter):
         super().__init__(pool_connections=4, pool_maxsize=32, max_retries=0)
         self._pools: dict[tuple[str, str, str, str], ConnectionPool] = {}
 
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        # Connections a `_Watch` can stop (direct ones; a proxy's pools are requests' own).
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
     def get_connection_with_tls_context(
         self,
         request: requests.PreparedRequest,
@@ -416,13 +487,19 @@ class Transport:
     ) -> requests.Response:
         timeout = self.options.timeout
         deadline = time.monotonic() + timeout
-        if not kwargs and method in _LIGHT_METHODS:
-            response = self.session.send_light(method, url, headers, timeout)
-        else:
-            response = self.session.request(
-                method, url, headers=dict(headers), timeout=timeout, stream=True, **kwargs
-            )
-        read_body(response, deadline)
+        with _Watch(timeout) as watch:
+            try:
+                if not kwargs and method in _LIGHT_METHODS:
+                    response = self.session.send_light(method, url, headers, timeout)
+                else:
+                    response = self.session.request(
+                        method, url, headers=dict(headers), timeout=timeout, stream=True, **kwargs
+                    )
+                read_body(response, deadline)
+            except requests.exceptions.RequestException as error:
+                if watch.fired:
+                    raise BodyTimeout(f"no complete answer within {timeout:g} s") from error
+                raise
         return response
 
     def _retry_delay(self, response: requests.Response, attempt: int) -> float | None:

@@ -248,12 +248,23 @@ def workflow_commands_in_tags(tmp: Path) -> Outcome:
 
 def trickling_body(tmp: Path) -> Outcome:
     outcome = Outcome("tags body trickles a byte every 0.4 s")
-    pieces = [b'{"tags": [', *([b" "] * 30), b"]}"]  # 12 s in all
+    pieces = [b'{"tags": [', *([b" "] * 60), b"]}"]  # 25 s in all
     with Hostile(_registry(lambda r: Answer(200, pieces=pieces, pause=0.4))) as evil:
         args = _cleanup(evil.host, "--dry-run", "--timeout", "1")
         result = run_cli(args, _env(tmp, evil.host), timeout=60)
         outcome.requests = len(evil.requests)
-    return _check(outcome, result, bound=6, codes=(1,))
+    return _check(outcome, result, bound=10, codes=(1,))  # --timeout 1, plus start-up
+
+
+def trickling_headers(tmp: Path) -> Outcome:
+    outcome = Outcome("status line and headers trickle a byte every 0.4 s")
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Slow: " + b"y" * 20 + b"\r\n\r\n{}"
+    pieces = [answer[i : i + 1] for i in range(len(answer))]  # 28 s in all
+    with Hostile(_registry(lambda r: Answer(pieces=pieces, pause=0.4, raw=True))) as evil:
+        args = _cleanup(evil.host, "--dry-run", "--timeout", "1")
+        result = run_cli(args, _env(tmp, evil.host), timeout=60)
+        outcome.requests = len(evil.requests)
+    return _check(outcome, result, bound=10, codes=(1,))  # --timeout 1, plus start-up
 
 
 def huge_body(tmp: Path) -> Outcome:
@@ -366,6 +377,7 @@ CASES: dict[str, Callable[[Path], Outcome]] = {
     "workflow commands in errors": workflow_commands_in_errors,
     "workflow commands in tags": workflow_commands_in_tags,
     "trickling body": trickling_body,
+    "trickling headers": trickling_headers,
     "huge body": huge_body,
     "catalog repeats forever": catalog_repeats_forever,
     "deep json tags": deep_json_tags,

@@ -46,6 +46,7 @@ class Answer:
     pause: float = 0.0
     repeat: int = 1  # send `body` this many times (a huge answer without holding it)
     length: bool = True  # send Content-Length (else the body ends with the connection)
+    raw: bool = False  # `pieces` are the whole answer, status line and headers included
 
 
 Respond = Callable[[Request], Answer]
@@ -101,6 +102,10 @@ class Hostile:
                 self._send(answer)
 
             def _send(self, answer: Answer) -> None:
+                if answer.raw:
+                    self.close_connection = True
+                    self._stream(answer)
+                    return
                 self.send_response(answer.status)
                 for name, value in answer.headers.items():
                     self.send_header(name, value)
@@ -110,17 +115,23 @@ class Hostile:
                     self.send_header("Connection", "close")
                     self.close_connection = True
                 self.end_headers()
+                if answer.pieces is not None:
+                    self._stream(answer)
+                    return
                 try:
-                    if answer.pieces is not None:
-                        for piece in answer.pieces:
-                            self.wfile.write(piece)
-                            self.wfile.flush()
-                            time.sleep(answer.pause)
-                        return
                     for _ in range(answer.repeat):
                         self.wfile.write(answer.body)
                 except OSError:
                     self.close_connection = True  # the client gave up: what we test for
+
+            def _stream(self, answer: Answer) -> None:
+                try:
+                    for piece in answer.pieces or ():
+                        self.wfile.write(piece)
+                        self.wfile.flush()
+                        time.sleep(answer.pause)
+                except OSError:
+                    self.close_connection = True
 
             do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
