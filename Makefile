@@ -54,7 +54,11 @@ venv: $(VENV)/.installed
 # (~6 min on 2 cores) the first time only. If it cannot be installed those tests say why.
 tools: venv
 	@$(PY) -c 'from tests.support.gitlab_ci_local import ensure; print("gitlab-ci-local:", ensure())' \
-	  || echo "gitlab-ci-local unavailable; its tests will be skipped with the reason"
+	  || echo "gitlab-ci-local unavailable; its tests will say why"
+	@# debootstrap of the image tests' base (minutes, once per cache) runs here, not inside a
+	@# test's timeout.
+	@$(PY) -c 'from tests.support.dockerd import rootfs_tarball as t; print("image base:", t())' \
+	  || echo "debootstrap failed; the image tests will say why"
 
 deps: system-deps venv tools
 

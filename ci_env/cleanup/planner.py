@@ -22,6 +22,7 @@ from ci_env.cleanup.graph import ClosedError, DigestGraph
 from ci_env.cleanup.plan import RepoPlan
 from ci_env.cleanup.rules import Rules
 from ci_env.errors import AuthError, CiEnvError, UsageError
+from ci_env.inuse.base import InUse, RepoUse
 from ci_env.registries.base import Backend, Image, Manifest
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class Settings:
     live: LiveRefs | None = None
     keep_orphan_referrers: bool = False
     parallel: int = 8
+    in_use: InUse | None = None  # images workloads use (`ci_env.inuse`): never deleted
 
 
 def _map(parallel: int, func: Callable[[T], R], items: Sequence[T]) -> list[R]:
@@ -46,9 +48,11 @@ def _map(parallel: int, func: Callable[[T], R], items: Sequence[T]) -> list[R]:
         return list(pool.map(func, items))
 
 
-def _with_times(backend: Backend, repository: str, s: Settings, images: list[Image]) -> list[Image]:
+def _with_times(
+    backend: Backend, repository: str, s: Settings, images: list[Image], use: RepoUse
+) -> list[Image]:
     """Fill in creation times only for images whose decision depends on one."""
-    missing = policy.needs_time(images, s.rules, s.live)
+    missing = policy.needs_time(images, s.rules, s.live, use)
     if not missing:
         return images
     logger.debug("%s: reading times of %d images", repository, len(missing))
@@ -96,9 +100,10 @@ def plan_repository(backend: Backend, repository: str, s: Settings) -> RepoPlan:
     def failed(message: str) -> RepoPlan:
         return RepoPlan(backend.registry, repository, backend.kind, (), message)
 
+    use = s.in_use.of(backend.registry, repository) if s.in_use else RepoUse()
     try:
         names = backend.tag_names(repository)
-        kept = None if names is None else policy.kept_by_name(names, s.rules, s.live)
+        kept = None if names is None else policy.kept_by_name(names, s.rules, s.live, use)
         if kept is not None:  # nothing can go: no digest needs resolving
             return RepoPlan(backend.registry, repository, backend.kind, tuple(kept))
         listed = (
@@ -106,13 +111,14 @@ def plan_repository(backend: Backend, repository: str, s: Settings) -> RepoPlan:
             if names is None
             else backend.images_of(repository, names)
         )
-        images = _with_times(backend, repository, s, listed)
-        items = policy.evaluate(images, s.rules, s.now, s.live)
+        images = _with_times(backend, repository, s, listed, use)
+        items = policy.evaluate(images, s.rules, s.now, s.live, use)
         graph = DigestGraph(
             images,
             items,
             keep_orphan_referrers=s.keep_orphan_referrers,
             use_referrers_api=use_referrers_api(backend),
+            pinned=use.digests,
         )
         _walk(backend, repository, s, graph)
         final = graph.items()

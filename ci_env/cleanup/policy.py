@@ -1,27 +1,30 @@
-"""The retention policy, pure: (images, rules, now, live refs) -> one decision per tag.
+"""The retention policy, pure: (images, rules, now, live refs, in use) -> one decision per tag.
 
 No I/O here. Rules that only look at a tag's name run first; only tags they leave undecided
 reach the time rules, and `needs_time` tells the caller which images those are, so a backend
 reads config blobs (a request or two each) only where a time can change the outcome.
 A tag whose decision needs a time nobody could find is kept: unknown age is never "old".
+An image in use (by tag or by digest, `ci_env.inuse`) keeps every tag it has, whatever the rules.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ci_env import durations
 from ci_env.cleanup.gitrefs import LiveRefs
-from ci_env.cleanup.plan import Action, PlanItem
+from ci_env.cleanup.plan import Action, PlanItem, RepoPlan
 from ci_env.cleanup.rules import Rules, Untagged, compile_pattern
+from ci_env.inuse.base import RepoUse
 from ci_env.registries.base import Image
 
 # Referrer fallback tags: the OCI `sha256-<hex>` index and cosign's .sig/.att/.sbom.
 REFERRER_TAG = re.compile(r"(sha256)-([0-9a-f]{64})(?:\.(?:sig|att|sbom))?")
-_SEMVER = re.compile(r"v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?")
+# ASCII: `\d` would take "1.0.²" from a hostile registry's tag list, and int("²") fails.
+_SEMVER = re.compile(r"v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?", re.ASCII)
 
 
 def referrer_subject(tag: str) -> str | None:
@@ -58,9 +61,12 @@ def _highest_semver(tags: Iterable[str], count: int) -> set[str]:
 class _NameRules:
     """The rules that decide from the tag name alone."""
 
-    def __init__(self, tags: Iterable[str], rules: Rules, live: LiveRefs | None) -> None:
+    def __init__(
+        self, tags: Iterable[str], rules: Rules, live: LiveRefs | None, use: RepoUse | None
+    ) -> None:
         self.rules = rules
         self.live = live
+        self.use = use or RepoUse()
         self.delete = [compile_pattern(p, "delete.tags") for p in rules.delete_tags]
         self.keep = [compile_pattern(p, "keep.tags") for p in rules.keep_tags]
         count = rules.keep_semver
@@ -71,6 +77,8 @@ class _NameRules:
         rules = self.rules
         if tag is None:
             return "kept: untagged (untagged: keep)" if rules.untagged is Untagged.KEEP else None
+        if tag in self.use.tags:
+            return f"kept: {self.use.tags[tag]}"
         if self.delete and not any(p.fullmatch(tag) for p in self.delete):
             return "kept: does not match delete.tags"
         if tag == "latest" and not rules.names_latest:
@@ -87,15 +95,30 @@ class _NameRules:
         return None
 
 
+def _in_use(image: Image, use: RepoUse) -> str | None:
+    """Who uses this image: by its digest, or by any of its tags (the image is the unit)."""
+    if image.digest in use.digests:
+        return use.digests[image.digest]
+    for tag in image.tags:
+        if tag in use.tags:
+            return use.tags[tag]
+        # A fallback referrer tag of a digest in use (its subject may not be listed).
+        subject = referrer_subject(tag)
+        if subject is not None and subject in use.digests:
+            return f"referrer of an image {use.digests[subject]}"
+    return None
+
+
 def _split(
-    images: Sequence[Image], rules: Rules, live: LiveRefs | None
+    images: Sequence[Image], rules: Rules, live: LiveRefs | None, use: RepoUse | None
 ) -> tuple[list[PlanItem], list[_Pending]]:
-    names = _NameRules((tag for image in images for tag in image.tags), rules, live)
+    names = _NameRules((tag for image in images for tag in image.tags), rules, live, use)
     decided: list[PlanItem] = []
     pending: list[_Pending] = []
     for image in images:
+        who = _in_use(image, names.use)
         for tag in image.tags or (None,):
-            reason = names.reason(tag)
+            reason = f"kept: {who}" if who else names.reason(tag)
             if reason is None:
                 pending.append(_Pending(image, tag))
             else:
@@ -104,11 +127,11 @@ def _split(
 
 
 def kept_by_name(
-    tags: Sequence[str], rules: Rules, live: LiveRefs | None = None
+    tags: Sequence[str], rules: Rules, live: LiveRefs | None = None, use: RepoUse | None = None
 ) -> list[PlanItem] | None:
     """One KEEP item per tag when the name rules keep every tag (nothing here can go, so no
     digest is needed: items carry ""); None when some tag is left to the other rules."""
-    names = _NameRules(tags, rules, live)
+    names = _NameRules(tags, rules, live, use)
     items = []
     for tag in sorted(tags):
         reason = names.reason(tag)
@@ -126,11 +149,16 @@ def _uses_time(rules: Rules) -> bool:
     )
 
 
-def needs_time(images: Sequence[Image], rules: Rules, live: LiveRefs | None = None) -> list[Image]:
+def needs_time(
+    images: Sequence[Image],
+    rules: Rules,
+    live: LiveRefs | None = None,
+    use: RepoUse | None = None,
+) -> list[Image]:
     """Images without a time whose decision depends on one (ask the backend for these only)."""
     if not _uses_time(rules):
         return []
-    _, pending = _split(images, rules, live)
+    _, pending = _split(images, rules, live, use)
     seen = dict.fromkeys(p.image.digest for p in pending if p.image.time is None)
     return [image for image in images if image.digest in seen]
 
@@ -173,13 +201,47 @@ def _timed(pending: _Pending, rules: Rules, now: datetime, latest: set[str]) -> 
 
 
 def evaluate(
-    images: Sequence[Image], rules: Rules, now: datetime, live: LiveRefs | None = None
+    images: Sequence[Image],
+    rules: Rules,
+    now: datetime,
+    live: LiveRefs | None = None,
+    use: RepoUse | None = None,
 ) -> list[PlanItem]:
     """One item per tag (and per untagged image); referrer tags are settled later by the graph."""
-    decided, pending = _split(images, rules, live)
+    decided, pending = _split(images, rules, live, use)
     counted = [p for p in pending if p.tag is not None and referrer_subject(p.tag) is None]
     latest = _latest(counted, rules.keep_latest) if rules.keep_latest else set()
     order = {image.digest: index for index, image in enumerate(images)}
     items = decided + [_timed(p, rules, now, latest) for p in pending]
     items.sort(key=lambda i: (order[i.digest], i.tag or ""))
     return items
+
+
+def recheck_in_use(repo: RepoPlan, use: RepoUse) -> RepoPlan:
+    """A saved plan against what is in use at apply time. An untag of an image now in use
+    becomes a keep; a planned deletion of one closes the repository: the saved plan does not
+    say what else that image needs (index children, referrers), only a new plan can."""
+    if repo.error or not use:
+        return repo
+    in_use = dict(use.digests)
+    for item in repo.items:
+        if item.tag is not None and item.tag in use.tags and item.digest:
+            in_use.setdefault(item.digest, use.tags[item.tag])
+    items: list[PlanItem] = []
+    doomed: list[str] = []
+    for item in repo.items:
+        who = in_use.get(item.digest)
+        if who is None or item.action is Action.KEEP:
+            items.append(item)
+        elif item.action is Action.UNTAG:
+            items.append(item.but(Action.KEEP, f"kept: {who} (since planning)"))
+        else:
+            doomed.append(f"{item.tag or item.digest} ({who})")
+    if doomed:
+        more = f" and {len(doomed) - 1} more" if len(doomed) > 1 else ""
+        return replace(
+            repo,
+            error=f"the plan deletes an image in use since planning: {doomed[0]}{more}; "
+            "make a new plan (nothing was deleted in this repository)",
+        )
+    return replace(repo, items=tuple(items))

@@ -11,6 +11,9 @@ line* of the mistake; a bad policy is a UsageError and nothing is deleted. Schem
       list: keep.txt        # one tag per line
       semver: 5             # the 5 highest semantic-version tags
       git: {commits_per_branch: 10}   # or `git: true`
+      in_use:               # images workloads use are never deleted
+        kubernetes: true    # or {contexts: [a, b], namespaces: [prod]}
+        file: images.txt    # references, one a line (or a list of files)
     delete:
       tags: ["pr-.*"]       # candidates (default: every tag)
       older_than: 30d
@@ -47,6 +50,12 @@ class GitRule:
 
 
 @dataclass(frozen=True)
+class KubeRule:
+    contexts: tuple[str, ...] = ()  # empty: every kubeconfig context
+    namespaces: tuple[str, ...] = ()  # empty: all namespaces
+
+
+@dataclass(frozen=True)
 class Rules:
     keep_latest: int | None = None
     keep_newer_than: timedelta = DEFAULT_NEWER_THAN
@@ -55,6 +64,8 @@ class Rules:
     keep_list: frozenset[str] = frozenset()  # filled from keep_list_file by load_keep_list
     keep_semver: int | None = None
     keep_git: GitRule | None = None
+    in_use_kubernetes: KubeRule | None = None
+    in_use_files: tuple[str, ...] = ()
     delete_tags: tuple[str, ...] = ()  # empty: every tag is a candidate
     delete_older_than: timedelta | None = None
     untagged: Untagged = Untagged.KEEP
@@ -228,7 +239,7 @@ class _Reader:
         return rules
 
     def keep(self, node: yaml.Node, rules: Rules) -> Rules:
-        known = ("latest", "newer_than", "tags", "list", "semver", "git")
+        known = ("latest", "newer_than", "tags", "list", "semver", "git", "in_use")
         found = self.mapping(node, "keep", known)
         if "latest" in found:
             rules = rules.replace(keep_latest=self.count(found["latest"], "keep.latest"))
@@ -243,7 +254,38 @@ class _Reader:
             rules = rules.replace(keep_semver=self.count(found["semver"], "keep.semver"))
         if "git" in found:
             rules = rules.replace(keep_git=self.git(found["git"]))
+        if "in_use" in found:
+            rules = self.in_use(found["in_use"], rules)
         return rules
+
+    def in_use(self, node: yaml.Node, rules: Rules) -> Rules:
+        found = self.mapping(node, "keep.in_use", ("kubernetes", "file"))
+        if "kubernetes" in found:
+            rules = rules.replace(in_use_kubernetes=self.kube(found["kubernetes"]))
+        if "file" in found:
+            items = self.items(found["file"])
+            files = tuple(self.text(item, "keep.in_use.file") for item in items)
+            rules = rules.replace(in_use_files=files)
+        return rules
+
+    def kube(self, node: yaml.Node) -> KubeRule | None:
+        key = "keep.in_use.kubernetes"
+        if isinstance(node, yaml.ScalarNode):
+            value = str(node.value).lower()
+            if value in {"true", "yes", "on"}:
+                return KubeRule()
+            if value in {"false", "no", "off"}:
+                return None
+            raise self.fail(node, key, "expected true, false or a mapping")
+        found = self.mapping(node, key, ("contexts", "namespaces"))
+        names = {
+            name: tuple(self.text(item, f"{key}.{name}") for item in self.items(value))
+            for name, value in found.items()
+        }
+        return KubeRule(names.get("contexts", ()), names.get("namespaces", ()))
+
+    def items(self, node: yaml.Node) -> list[yaml.Node]:
+        return list(node.value) if isinstance(node, yaml.SequenceNode) else [node]
 
     def git(self, node: yaml.Node) -> GitRule | None:
         if isinstance(node, yaml.ScalarNode):

@@ -25,6 +25,7 @@ from ci_env.cleanup.apply import Applier, Job, Outcome, Status
 from ci_env.cleanup.plan import Plan, RepoPlan
 from ci_env.cleanup.progress import Progress
 from ci_env.cleanup.rules import GitRule, Rules, Untagged
+from ci_env.commands import _inuse
 from ci_env.errors import CiEnvError, UsageError
 from ci_env.providers.base import Provider
 from ci_env.reference import parse
@@ -85,6 +86,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="keep signatures/SBOMs whose image is deleted",
     )
+    _inuse.add_arguments(parser)
     run = parser.add_argument_group("run")
     run.add_argument(
         "--dry-run",
@@ -133,6 +135,7 @@ def load_rules(args: argparse.Namespace, env: Mapping[str, str]) -> Rules:
         default = (rules.keep_git or GitRule()).commits_per_branch
         count = args.commits_per_branch if args.commits_per_branch is not None else default
         changes["keep_git"] = GitRule(count)
+    changes.update(_inuse.rule_changes(args, rules))
     rules = rules.replace(**changes)
     keep_list = args.keep_list or rules.keep_list_file or settings.cienv("KEEP_LIST", env=env)
     if keep_list:
@@ -190,7 +193,12 @@ class _Run:
         if rules.keep_git is not None:
             live = gitrefs.read_live_refs(self.args.git_dir, rules.keep_git.commits_per_branch)
         s = planner.Settings(
-            rules, self.started, live, self.args.keep_orphan_referrers, max(1, self.args.parallel)
+            rules,
+            self.started,
+            live,
+            self.args.keep_orphan_referrers,
+            max(1, self.args.parallel),
+            in_use=_inuse.read(self.args, self.env, rules),
         )
         pairs = self.repositories()
         # A few repositories at a time: each one's listing waits on round trips (token, tags
@@ -272,6 +280,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if rules is not None:
             plan = run.make_plan(rules)
+        elif saved is not None:
+            plan = saved = _inuse.recheck_saved(args, env, saved)
         if args.plan_out:
             plans.save(plan, args.plan_out)
         if not dry_run:

@@ -96,7 +96,7 @@ class ApiTransport(Transport):
 
 def _unix_time_delay(value: str | None) -> float | None:
     """Seconds until a unix timestamp header value; None when absent or malformed."""
-    if not value or not value.strip().isdigit():
+    if not value or not (value.strip().isascii() and value.strip().isdigit()):  # not "²"
         return None
     return max(0.0, float(value.strip()) - time.time())
 

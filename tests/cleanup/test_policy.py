@@ -4,8 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 from ci_env.cleanup import policy
 from ci_env.cleanup.gitrefs import LiveRefs
-from ci_env.cleanup.plan import Action, PlanItem
+from ci_env.cleanup.plan import Action, PlanItem, RepoPlan
 from ci_env.cleanup.rules import Rules, Untagged
+from ci_env.inuse.base import RepoUse
 from ci_env.registries.base import Image
 from tests.cleanup.fakes import digest
 
@@ -169,3 +170,52 @@ def test_kept_by_name_needs_no_digest_only_when_nothing_can_go() -> None:
     assert policy.kept_by_name(["main", "pr-3"], rules) is None
     assert policy.kept_by_name(["v1", "v2"], Rules(keep_semver=1)) is None  # v1 may go by time
     assert policy.kept_by_name([], rules) == []
+
+
+def test_an_image_in_use_keeps_every_tag_naming_the_workload() -> None:
+    images = [
+        image("a", "pr-1", "pr-1-retag", age=timedelta(days=9)),
+        image("b", "pr-2", age=timedelta(days=9)),
+        image("c", "pr-3", age=timedelta(days=9)),
+        image("d", age=timedelta(days=9)),
+    ]
+    use = RepoUse(
+        tags={"pr-1": "in use by deployment prod/web (context a)"},
+        digests={digest("b"): "in use by pod prod/x (context a)", digest("d"): "in use by job"},
+    )
+    rules = Rules(delete_tags=("pr-.*",), untagged=Untagged.DELETE)
+    items = policy.evaluate(images, rules, NOW, None, use)
+    got = {item.tag or item.digest: item.reason for item in items}
+    assert got == {
+        "pr-1": "kept: in use by deployment prod/web (context a)",
+        "pr-1-retag": "kept: in use by deployment prod/web (context a)",
+        "pr-2": "kept: in use by pod prod/x (context a)",
+        "pr-3": "deleted: matches delete.tags",
+        digest("d"): "kept: in use by job",
+    }
+    assert policy.kept_by_name(["pr-1"], rules, None, use) is not None
+    assert policy.kept_by_name(["pr-1", "pr-3"], rules, None, use) is None
+
+
+def test_a_saved_plan_is_held_against_what_is_in_use_now() -> None:
+    keep = PlanItem(digest("k"), "v1", Action.KEEP, "kept: matches keep.tags")
+    untag = PlanItem(digest("k"), "pr-1", Action.UNTAG, "untagged: ...")
+    gone = PlanItem(digest("g"), "pr-2", Action.DELETE, "deleted: matches delete.tags")
+    repo = RepoPlan("r.test", "app", "distribution", (keep, untag, gone))
+    now = policy.recheck_in_use(repo, RepoUse(tags={"v1": "in use by pod a/b (context c)"}))
+    assert [(i.tag, i.action) for i in now.items] == [
+        ("v1", Action.KEEP),
+        ("pr-1", Action.KEEP),
+        ("pr-2", Action.DELETE),
+    ]
+    assert now.items[1].reason == "kept: in use by pod a/b (context c) (since planning)"
+    closed = policy.recheck_in_use(repo, RepoUse(digests={digest("g"): "in use by job a/j"}))
+    assert closed.error is not None and closed.operations() == []
+    assert "deletes an image in use since planning: pr-2 (in use by job a/j)" in closed.error
+    assert policy.recheck_in_use(repo, RepoUse()) is repo
+
+
+def test_non_ascii_digits_in_a_tag_are_not_a_version() -> None:
+    # A hostile registry may list any text as a tag; `\d` would take "²" and int() fail.
+    assert policy._semver_key("1.0.\u00b2") is None
+    assert policy._semver_key("\u0661.2.3") is None  # ARABIC-INDIC DIGIT ONE

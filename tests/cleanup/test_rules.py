@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from ci_env.cleanup import rules
-from ci_env.cleanup.rules import GitRule, Rules, Untagged
+from ci_env.cleanup.rules import GitRule, KubeRule, Rules, Untagged
 from ci_env.errors import UsageError
 
 FULL = """\
@@ -91,3 +91,34 @@ def test_load_and_keep_list(tmp_path: Path) -> None:
 def test_latest_is_named_only_by_a_pattern_spelling_it() -> None:
     assert not Rules(delete_tags=(".*",)).names_latest
     assert Rules(delete_tags=("latest|pr-.*",)).names_latest
+
+
+@pytest.mark.parametrize(
+    ("body", "kube", "files"),
+    [
+        ("kubernetes: true", KubeRule(), ()),
+        ("kubernetes: false\n    file: a.txt", None, ("a.txt",)),
+        (
+            "kubernetes: {contexts: [a, b], namespaces: prod}\n    file: [a.txt, b.txt]",
+            KubeRule(("a", "b"), ("prod",)),
+            ("a.txt", "b.txt"),
+        ),
+    ],
+)
+def test_keep_in_use(body: str, kube: KubeRule | None, files: tuple[str, ...]) -> None:
+    got = rules.parse(f"version: 1\nkeep:\n  in_use:\n    {body}\n")
+    assert got.in_use_kubernetes == kube and got.in_use_files == files
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ("kubernetes: maybe", "line 4: keep.in_use.kubernetes: expected true"),
+        ("kubernetes: {context: a}", "line 4: keep.in_use.kubernetes.context: unknown key"),
+        ("pods: true", "line 4: keep.in_use.pods: unknown key"),
+        ("file: 7", "line 4: keep.in_use.file: expected text"),
+    ],
+)
+def test_keep_in_use_errors(body: str, where: str) -> None:
+    with pytest.raises(UsageError, match=where):
+        rules.parse(f"version: 1\nkeep:\n  in_use:\n    {body}\n")
