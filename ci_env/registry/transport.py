@@ -15,7 +15,9 @@ a byte a second holds it forever) and must not exceed `MAX_BODY_BYTES`.
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
+import itertools
 import logging
 import random
 import socket
@@ -71,18 +73,20 @@ class _Watch:
     the deadline the watch shuts the request's socket down, which ends any read blocked on it."""
 
     def __init__(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
         self.fired = False
+        self.done = False
         self._connection: urllib3.connection.HTTPConnection | None = None
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
 
     def attach(self, connection: urllib3.connection.HTTPConnection) -> None:
         with self._lock:
             self._connection = connection
 
-    def _fire(self) -> None:
+    def fire(self) -> None:
         with self._lock:
+            if self.done:
+                return
             self.fired = True
             sock = getattr(self._connection, "sock", None)
         if sock is not None:
@@ -93,12 +97,48 @@ class _Watch:
 
     def __enter__(self) -> _Watch:
         _CURRENT.watch = self
-        self._timer.start()
+        _WATCHDOG.add(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
+        with self._lock:
+            self.done = True
         _CURRENT.watch = None
+
+
+class _Watchdog:
+    """One daemon thread firing every request's `_Watch` at its deadline (a timer thread per
+    request cost about 0.4 ms here, a fifth of a HEAD). Finished watches leave the heap when
+    their deadline comes round."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _Watch]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def add(self, watch: _Watch) -> None:
+        with self._cond:
+            earliest = not self._heap or watch.deadline < self._heap[0][0]
+            heapq.heappush(self._heap, (watch.deadline, next(self._order), watch))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="ci-env-watchdog")
+                self._thread.daemon = True
+                self._thread.start()
+            if earliest:  # else the thread already wakes up before this deadline
+                self._cond.notify()
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                while self._heap and self._heap[0][0] <= now:
+                    heapq.heappop(self._heap)[2].fire()
+                wait = self._heap[0][0] - now if self._heap else None
+                self._cond.wait(wait)
+
+
+_WATCHDOG = _Watchdog()
 
 
 class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
