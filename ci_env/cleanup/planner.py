@@ -17,8 +17,8 @@ from datetime import datetime
 from typing import TypeVar
 
 from ci_env.cleanup import policy
-from ci_env.cleanup.gitrefs import LiveRefs
 from ci_env.cleanup.graph import ClosedError, DigestGraph
+from ci_env.cleanup.keep_policies import History
 from ci_env.cleanup.plan import RepoPlan
 from ci_env.cleanup.rules import Rules
 from ci_env.errors import AuthError, CiEnvError, UsageError
@@ -35,7 +35,7 @@ R = TypeVar("R")
 class Settings:
     rules: Rules
     now: datetime
-    live: LiveRefs | None = None
+    history: History | None = None  # keep.git: origin's references and commits
     keep_orphan_referrers: bool = False
     parallel: int = 8
     in_use: InUse | None = None  # images workloads use (`ci_env.inuse`): never deleted
@@ -52,7 +52,7 @@ def _with_times(
     backend: Backend, repository: str, s: Settings, images: list[Image], use: RepoUse
 ) -> list[Image]:
     """Fill in creation times only for images whose decision depends on one."""
-    missing = policy.needs_time(images, s.rules, s.live, use)
+    missing = policy.needs_time(images, s.rules, s.history, s.now, use)
     if not missing:
         return images
     logger.debug("%s: reading times of %d images", repository, len(missing))
@@ -60,6 +60,22 @@ def _with_times(
     found = {image.digest: when for image, when in zip(missing, times, strict=True)}
     return [
         replace(image, created=found[image.digest]) if found.get(image.digest) else image
+        for image in images
+    ]
+
+
+def _with_revisions(
+    backend: Backend, repository: str, s: Settings, images: list[Image], use: RepoUse
+) -> list[Image]:
+    """Read `org.opencontainers.image.revision` only for images keep.git may still keep."""
+    missing = policy.needs_revision(images, s.rules, use) if s.history is not None else []
+    if not missing:
+        return images
+    logger.debug("%s: reading revisions of %d images", repository, len(missing))
+    found = _map(s.parallel, lambda image: backend.image_revision(repository, image), missing)
+    by_digest = {image.digest: rev for image, rev in zip(missing, found, strict=True) if rev}
+    return [
+        replace(image, revision=by_digest[image.digest]) if image.digest in by_digest else image
         for image in images
     ]
 
@@ -103,7 +119,7 @@ def plan_repository(backend: Backend, repository: str, s: Settings) -> RepoPlan:
     use = s.in_use.of(backend.registry, repository) if s.in_use else RepoUse()
     try:
         names = backend.tag_names(repository)
-        kept = None if names is None else policy.kept_by_name(names, s.rules, s.live, use)
+        kept = None if names is None else policy.kept_by_name(names, s.rules, use)
         if kept is not None:  # nothing can go: no digest needs resolving
             return RepoPlan(backend.registry, repository, backend.kind, tuple(kept))
         listed = (
@@ -111,8 +127,9 @@ def plan_repository(backend: Backend, repository: str, s: Settings) -> RepoPlan:
             if names is None
             else backend.images_of(repository, names)
         )
-        images = _with_times(backend, repository, s, listed, use)
-        items = policy.evaluate(images, s.rules, s.now, s.live, use)
+        revised = _with_revisions(backend, repository, s, listed, use)
+        images = _with_times(backend, repository, s, revised, use)
+        items = policy.evaluate(images, s.rules, s.now, s.history, use)
         graph = DigestGraph(
             images,
             items,

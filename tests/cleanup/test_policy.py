@@ -1,11 +1,12 @@
 """The pure policy: one reason per tag, time read only where it matters."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from ci_env.cleanup import policy
-from ci_env.cleanup.gitrefs import LiveRefs
+from ci_env.cleanup.keep_policies import Commit, GitRef, History, KeepPolicy, RefKind
 from ci_env.cleanup.plan import Action, PlanItem, RepoPlan
-from ci_env.cleanup.rules import Rules, Untagged
+from ci_env.cleanup.rules import GitRule, Rules, Untagged
 from ci_env.inuse.base import RepoUse
 from ci_env.registries.base import Image
 from tests.cleanup.fakes import digest
@@ -21,8 +22,8 @@ def image(name: str, *tags: str, age: timedelta | None = None) -> Image:
     return Image(digest(name), tags, pushed=None if age is None else NOW - age)
 
 
-def decide(images: list[Image], rules: Rules, live: LiveRefs | None = None) -> dict[str, str]:
-    items = policy.evaluate(images, rules, NOW, live)
+def decide(images: list[Image], rules: Rules, history: History | None = None) -> dict[str, str]:
+    items = policy.evaluate(images, rules, NOW, history)
     return {item.tag or item.digest: item.reason for item in items}
 
 
@@ -96,28 +97,37 @@ def test_keep_semver_highest() -> None:
     assert got["v1.2.0"].startswith("deleted") and got["nightly"].startswith("deleted")
 
 
-def test_keep_git() -> None:
-    sha = "0123456789abcdef0123456789abcdef01234567"
-    live = LiveRefs(
-        frozenset({"main", "feature/Login"}), frozenset({"v1"}), {sha: "live branch main"}
-    )
+def test_keep_git_keeps_whole_images_with_the_commit_and_policy_in_the_reason() -> None:
+    head, old = "0123456789abcdef0123456789abcdef01234567", "89abcdef" * 5
+    commits = {old: Commit(ago(days=9)), head: Commit(ago(days=8), (old,))}
+    history = History((GitRef(RefKind.BRANCH, "main", head, ago(days=8)),), commits)
+    rule = GitRule((KeepPolicy(RefKind.BRANCH, "main"),))
     images = [
-        image(n, t, age=timedelta(days=9))
-        for n, t in [
-            ("a", "main"),
-            ("b", "feature-login"),
-            ("c", "v1"),
-            ("d", sha[:8]),
-            ("e", "deadbee"),
-            ("f", "old-branch"),
-        ]
+        replace(image("a", "main", "custom", "sha-0123456", age=timedelta(days=9)), revision=head),
+        image("b", old[:7], age=timedelta(days=9)),
+        image("c", "feature", age=timedelta(days=9)),
     ]
-    got = decide(images, Rules(), live)
-    assert got["main"] == "kept: live branch main"
-    assert got["feature-login"] == "kept: slug of live branch feature/Login"
-    assert got["v1"] == "kept: git tag v1"
-    assert got[sha[:8]] == "kept: commit of live branch main"
-    assert got["deadbee"].startswith("deleted") and got["old-branch"].startswith("deleted")
+    got = decide(images, Rules(keep_git=rule), history)
+    reason = "kept: commit 0123456 of branch main (keep.git policy 1: branch main, "
+    assert got["main"] == got["custom"] == got["sha-0123456"]
+    assert got["main"].startswith(reason)
+    assert got[old[:7]].startswith("deleted") and got["feature"].startswith("deleted")
+    # Name rules still pick single tags, and come first.
+    got = decide(images, Rules(keep_git=rule, keep_tags=("custom",)), history)
+    assert got["custom"] == "kept: matches keep.tags 'custom'" and got["main"].startswith(reason)
+
+
+def test_revisions_are_read_only_where_keep_git_can_change_the_outcome() -> None:
+    images = [
+        image("a", "v1", "pr-1"),
+        image("b", "v2"),
+        image("c", "sha256-" + "c" * 64 + ".sig"),
+        replace(image("d", "pr-2"), revision="0" * 40),
+        image("u"),
+    ]
+    rules = Rules(keep_git=GitRule(), keep_tags=("v.*",))
+    assert policy.needs_revision(images, rules) == [images[0]]
+    assert policy.needs_revision(images, Rules(keep_tags=("v.*",))) == []
 
 
 def test_untagged() -> None:
@@ -193,8 +203,8 @@ def test_an_image_in_use_keeps_every_tag_naming_the_workload() -> None:
         "pr-3": "deleted: matches delete.tags",
         digest("d"): "kept: in use by job",
     }
-    assert policy.kept_by_name(["pr-1"], rules, None, use) is not None
-    assert policy.kept_by_name(["pr-1", "pr-3"], rules, None, use) is None
+    assert policy.kept_by_name(["pr-1"], rules, use=use) is not None
+    assert policy.kept_by_name(["pr-1", "pr-3"], rules, use=use) is None
 
 
 def test_a_saved_plan_is_held_against_what_is_in_use_now() -> None:

@@ -18,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
+from tests.fakes import _schemas
+
 Answer = tuple[int, dict[str, str], Any]
 
 
@@ -65,8 +67,11 @@ class LoopbackApi:
 
     # --- set-up ---------------------------------------------------------------------------
 
-    def route(self, method: str, pattern: str, handler: Handler) -> None:
-        self.routes.append((method, re.compile(pattern + r"/?$"), handler))
+    def route(self, method: str, pattern: str, handler: Handler, schema: str | None = None) -> None:
+        """Serve `handler`; with `schema`, each answer must match that vendor schema."""
+        self.routes.append(
+            (method, re.compile(pattern + r"/?$"), _schemas.checked(handler, schema))
+        )
 
     def fail_next(self, method: str, path_part: str, answer: Answer, times: int = 1) -> None:
         with self._lock:
