@@ -68,8 +68,15 @@ def inp(env: Mapping[str, str], name: str) -> str:
     return env.get("INPUT_" + name.replace(" ", "_").upper(), "").strip()
 
 
-def truthy(value: str) -> bool:
-    return value.lower() in {"1", "true", "yes", "on"}
+def truthy(value: str, name: str) -> bool:
+    """A boolean input; anything but true/false (1/0, yes/no, on/off) stops with exit 2, as
+    `dry-run: maybe` must not mean a real cleanup."""
+    if value.lower() in {"1", "true", "yes", "on", "y"}:
+        return True
+    if value.lower() in {"", "0", "false", "no", "off", "n"}:
+        return False
+    print(f"::error::input '{name}' must be true or false, not {value!r}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def mapped_options(command: str, env: Mapping[str, str]) -> list[str]:
@@ -79,7 +86,7 @@ def mapped_options(command: str, env: Mapping[str, str]) -> list[str]:
         if not value:
             continue
         if kind == FLAG:
-            args += [option] if truthy(value) else []
+            args += [option] if truthy(value, name) else []
         elif kind == LIST:
             for item in (line.strip() for line in value.splitlines()):
                 args += [option, item] if item else []
@@ -93,12 +100,12 @@ def cli_args(env: Mapping[str, str], in_container: bool) -> tuple[list[str], str
     command = inp(env, "command") or "env"
     if command not in COMMANDS:
         raise SystemExit(f"::error::input 'command' must be one of {', '.join(COMMANDS)}")
-    args = ["--verbose"] if truthy(inp(env, "verbose")) else []
+    args = ["--verbose"] if truthy(inp(env, "verbose"), "verbose") else []
     args.append(command)
     stdin = None
     if command == "env":
         args += ["github", "--format", "github"]
-        if inp(env, "login") and not truthy(inp(env, "login")):
+        if inp(env, "login") and not truthy(inp(env, "login"), "login"):
             args.append("--no-login")
         if in_container and not inp(env, "tmp-dir"):
             args += ["--tmp-dir", CONTAINER_HOME]

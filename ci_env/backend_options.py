@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 from collections.abc import Mapping
 
@@ -98,11 +99,15 @@ def _float(text: str | None, name: str, default: float | None) -> float | None:
     if text is None:
         return default
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
+        value = math.nan
+    if not math.isfinite(value):  # float() takes "nan" and "inf": no timeout means them
         raise UsageError(
-            f"{name} {text!r} is not a number", f"set --{name.lower()} / CIENV_{name} to a number"
-        ) from None
+            f"{name} {text!r} is not a number",
+            f"set --{name.lower().replace('_', '-')} / CIENV_{name} to a finite number",
+        )
+    return value
 
 
 def container_registry_override(

@@ -11,11 +11,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from ci_env import __version__, secrets
+from ci_env import __version__, secrets, untrusted
 from ci_env.errors import CiEnvError
 
 COMMANDS = ("env", "login", "logout", "gc", "detect", "probe", "cleanup")
@@ -51,10 +52,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _GuardedFormatter(logging.Formatter):
+    """Log lines quote registry answers: no line of them may act as a workflow command."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return untrusted.guard(super().format(record))
+
+
 def _setup_logging(verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(secrets.RedactingFilter())
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_GuardedFormatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
@@ -68,11 +76,12 @@ def _setup_logging(verbose: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    untrusted.configure(github_actions=os.environ.get("GITHUB_ACTIONS") == "true")
     _setup_logging(args.verbose)
     try:
         code: int = args.run(args)
     except CiEnvError as error:
-        print(secrets.redact(error.render()), file=sys.stderr)
+        print(untrusted.guard(secrets.redact(error.render())), file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

@@ -2,7 +2,9 @@
 
 Where config.json names a `credHelpers` entry for the host or a `credsStore` and that helper
 binary exists, the credential goes to the helper (through the docker SDK's
-`docker.credentials.Store`); otherwise into `auths` as base64 `user:password`. config.json is
+`docker.credentials.Store`); otherwise into `auths` as base64 `user:password`. In a per-job
+directory (`ci-env env`) a login always goes to `auths`: helpers name stores shared by every
+job on the machine. config.json is
 read-modified-written under an exclusive `fcntl` lock and replaced atomically (0600), so
 concurrent `ci-env login` runs on one config all end up in it and a reader never sees half a
 file.
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ci_env import lazy
+from ci_env.dockerconfig import is_job_dir
 from ci_env.errors import CiEnvError, UsageError
 
 if TYPE_CHECKING:
@@ -83,6 +86,10 @@ def read_config(config_dir: Path) -> Config:
         ) from error
     try:
         data = json.loads(text) if text.strip() else {}
+    except RecursionError:
+        raise UsageError(
+            f"{path} is nested too deeply", "fix or remove that Docker config file"
+        ) from None
     except ValueError as error:
         raise UsageError(
             f"{path} is not valid JSON ({error})", "fix or remove that Docker config file"
@@ -93,15 +100,19 @@ def read_config(config_dir: Path) -> Config:
 
 
 def write_config(config_dir: Path, config: Config) -> None:
-    """Replace config.json atomically; the temporary file is 0600 from the start (mkstemp)."""
-    fd, tmp = tempfile.mkstemp(prefix=".config.json.", dir=config_dir)
+    """Replace config.json atomically; the temporary file is 0600 from the start (mkstemp).
+
+    A symlinked config.json (a dotfiles checkout) is written through, as docker's
+    `ConfigFile.Save` does: the link's target is replaced, the link stays."""
+    target = Path(os.path.realpath(config_dir / CONFIG_FILE))
+    fd, tmp = tempfile.mkstemp(prefix=".config.json.", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump(config, out, indent="\t")
             out.write("\n")
             out.flush()
             os.fsync(out.fileno())
-        os.replace(tmp, config_dir / CONFIG_FILE)
+        os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -130,6 +141,35 @@ def _helper(config: Config, key: str) -> str | None:
     return None
 
 
+def _job_local(config: Config, key: str, config_dir: Path) -> None:
+    """In a per-job directory, forget the helpers that would take this login out of it.
+
+    A `credsStore` or a `credHelpers` entry copied from the machine's config names a store
+    every job shares: job B's login would replace job A's there and outlive `ci-env logout`.
+    The job's logins go to its own `auths` instead, and docker, skopeo and the docker SDK
+    read them there only when no helper is named for the host, so both entries go (docker
+    would still ask a credsStore first; the SDK treats an empty credHelpers entry as absent).
+    """
+    helpers = config.get("credHelpers") or {}
+    if helpers.get(key):
+        logger.warning(
+            "not storing %s in the shared credential helper docker-credential-%s: this job's "
+            "Docker config keeps it (%s)",
+            key,
+            helpers.pop(key),
+            config_dir,
+        )
+    store = config.pop("credsStore", None)
+    if store:
+        logger.warning(
+            "this job's Docker config no longer uses the machine-wide credential store "
+            "docker-credential-%s: its logins stay in %s (credentials kept only in that "
+            "store are not available to the job)",
+            store,
+            config_dir,
+        )
+
+
 def _installed(name: str) -> bool:
     return shutil.which(docker.credentials.PROGRAM_PREFIX + name) is not None
 
@@ -147,6 +187,8 @@ def store(config_dir: Path, registry: str, username: str, password: str) -> str:
     key = config_key(registry)
     with locked(config_dir):
         config = read_config(config_dir)
+        if is_job_dir(config_dir):
+            _job_local(config, key, config_dir)
         helper = _helper(config, key)
         auths: dict[str, Any] = config.setdefault("auths", {})
         for stale in [k for k in auths if _same_registry(k, registry)]:
@@ -175,7 +217,8 @@ def remove(config_dir: Path, registry: str) -> bool:
         for name in stale:
             del auths[name]
         found = bool(stale)
-        helper = _helper(config, key)
+        # A job never erases from a helper: what is there belongs to the machine, not the job.
+        helper = None if is_job_dir(config_dir) else _helper(config, key)
         if helper:
             try:
                 docker.credentials.Store(helper).erase(key)

@@ -15,11 +15,11 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ci_env import __version__
+from ci_env import __version__, private_files
 from ci_env.errors import CiEnvError, UsageError
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def create_job_dir(tmp_root: str | os.PathLike[str]) -> Path:
     """A fresh 0700 directory under `tmp_root` carrying the marker."""
     root = Path(tmp_root)
     try:
-        root.mkdir(parents=True, exist_ok=True)
+        private_files.make_dirs(root)  # a --tmp-dir we create is 0700, whatever the umask
         path = Path(tempfile.mkdtemp(prefix=PREFIX, dir=root))
     except OSError as error:
         raise UsageError(
@@ -61,51 +61,123 @@ def is_job_dir(path: str | os.PathLike[str]) -> bool:
     return candidate.is_dir() and not candidate.is_symlink() and (candidate / MARKER).is_file()
 
 
-def _ignore(root: Path) -> Callable[[str, list[str]], set[str]]:
-    """A `copytree` ignore function: special files anywhere, Docker's state folders at the top."""
+# Bounds on what a source config may bring into every job: Docker keeps a few small files and
+# folders here (config.json, contexts/meta, trust, TLS certificates).
+MAX_DEPTH = 8
+MAX_ENTRIES = 10_000
+MAX_FILE_BYTES = 16 * 1024 * 1024
+_CHUNK = 1024 * 1024
+_SHOWN = 10  # skipped entries named in the warning
 
-    def ignore(directory: str, names: list[str]) -> set[str]:
-        skipped: set[str] = set()
-        top = Path(directory) == root
-        for name in names:
-            if top and (name in SKIP_NAMES or name == MARKER):
-                skipped.add(name)
-                continue
-            try:
-                mode = os.stat(os.path.join(directory, name)).st_mode
-            except OSError:
-                skipped.add(name)  # dangling symlink or vanished while copying
-                continue
-            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-                skipped.add(name)  # sockets, FIFOs, devices: copying them hangs or crashes
-        if skipped:
-            logger.debug("not copying %s from %s", sorted(skipped), directory)
-        return skipped
 
-    return ignore
+@dataclass
+class _Copier:
+    """Copies a source directory into a job directory: everything private (0600 files, 0700
+    directories, whatever the source's modes and the umask), nothing from outside the source.
+
+    Symlinks are never followed: one pointing inside the source is recreated as a relative
+    link to the same entry of the copy (`loop -> .` stays a link, not 50 levels of copies);
+    one pointing outside is skipped. Special files (sockets, FIFOs, devices) are skipped, as
+    are Docker's state folders at the top, entries past MAX_DEPTH or MAX_ENTRIES and files
+    over MAX_FILE_BYTES (a sparse 4 GiB file is not copied into every job).
+    """
+
+    root: Path  # the source, symlinks resolved
+    dest: Path
+    entries: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+    def copy(self) -> None:
+        self.directory(self.root, self.dest, 1)
+        if self.skipped:
+            shown = ", ".join(self.skipped[:_SHOWN])
+            more = f" and {len(self.skipped) - _SHOWN} more" if len(self.skipped) > _SHOWN else ""
+            logger.warning("not copied from the Docker config %s: %s%s", self.root, shown, more)
+
+    def skip(self, path: Path, why: str) -> None:
+        self.skipped.append(f"{path.relative_to(self.root)} ({why})")
+
+    def directory(self, src: Path, dst: Path, depth: int) -> None:
+        with os.scandir(src) as listing:
+            entries = sorted(listing, key=lambda entry: entry.name)
+        for entry in entries:
+            path = Path(entry.path)
+            if src == self.root and (entry.name in SKIP_NAMES or entry.name == MARKER):
+                logger.debug("not copying Docker's %s from %s", entry.name, src)
+                continue
+            self.entries += 1
+            if self.entries > MAX_ENTRIES:
+                self.skip(path, f"more than {MAX_ENTRIES} entries: the rest too")
+                return
+            self.entry(entry, path, dst / entry.name, depth)
+
+    def entry(self, entry: os.DirEntry[str], path: Path, target: Path, depth: int) -> None:
+        if entry.is_symlink():
+            self.link(path, target)
+        elif entry.is_dir(follow_symlinks=False):
+            if depth >= MAX_DEPTH:
+                self.skip(path, f"deeper than {MAX_DEPTH} levels")
+                return
+            target.mkdir(mode=0o700)
+            target.chmod(0o700)
+            self.directory(path, target, depth + 1)
+        elif entry.is_file(follow_symlinks=False):
+            if entry.stat(follow_symlinks=False).st_size > MAX_FILE_BYTES:
+                self.skip(path, f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+                return
+            self.file(path, target)
+        else:
+            logger.debug("not copying %s: not a regular file or directory", path)
+
+    def link(self, path: Path, target: Path) -> None:
+        resolved = Path(os.path.realpath(path))
+        inside = resolved == self.root or self.root in resolved.parents
+        if not inside:
+            self.skip(path, "a symlink to outside the source")
+            return
+        if not resolved.exists():
+            logger.debug("not copying the dangling symlink %s", path)
+            return
+        twin = self.dest / resolved.relative_to(self.root)
+        target.symlink_to(os.path.relpath(twin, target.parent))
+
+    def file(self, path: Path, target: Path) -> None:
+        """Copy one file; O_NOFOLLOW so that a file swapped for a symlink meanwhile is not read."""
+        try:
+            src = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError as error:
+            self.skip(path, error.strerror or "unreadable")
+            return
+        with os.fdopen(src, "rb") as reader:
+            if not stat.S_ISREG(os.fstat(reader.fileno()).st_mode):
+                self.skip(path, "replaced while copying")
+                return
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+            with os.fdopen(os.open(target, flags, 0o600), "wb") as writer:
+                os.fchmod(writer.fileno(), 0o600)
+                size = 0
+                while chunk := reader.read(_CHUNK):
+                    size += len(chunk)
+                    if size > MAX_FILE_BYTES:  # grew since we looked
+                        break
+                    writer.write(chunk)
+        if size > MAX_FILE_BYTES:
+            target.unlink()
+            self.skip(path, f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
 
 
 def copy_source(source: str | os.PathLike[str] | None, dest: Path) -> bool:
     """Copy the Docker config directory `source` into `dest`; False when there is none."""
     if source is None or not Path(source).is_dir():
         return False
-    src = Path(source)
+    src = Path(os.path.realpath(source))
     try:
-        shutil.copytree(
-            src,
-            dest,
-            ignore=_ignore(src),
-            dirs_exist_ok=True,
-            ignore_dangling_symlinks=True,
-        )
-    except (OSError, shutil.Error) as error:
+        _Copier(src, dest).copy()
+    except OSError as error:
         raise CiEnvError(
             f"cannot copy the Docker config from {src}: {error}",
             "check that the directory is readable, or pass --docker-config with another one",
         ) from error
-    config = dest / CONFIG_FILE
-    if config.is_file():
-        config.chmod(0o600)  # it holds credentials, whatever the source's mode was
     return True
 
 

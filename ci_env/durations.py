@@ -13,6 +13,8 @@ from ci_env.errors import UsageError
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _PATTERN = re.compile(r"([0-9]+)([smhdw])")
+# Longer than any retention anyone means; `now - duration` must still be a valid datetime.
+MAX_DAYS = 36_500
 
 
 def parse(text: str, *, what: str = "duration") -> timedelta:
@@ -23,7 +25,13 @@ def parse(text: str, *, what: str = "duration") -> timedelta:
             f"{what}: {text!r} is not a duration",
             "write a whole number and one unit: s, m, h, d or w (e.g. 30s, 90m, 36h, 14d, 2w, 0s)",
         )
-    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+    seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > MAX_DAYS * 86400:
+        raise UsageError(
+            f"{what}: {text!r} is longer than {MAX_DAYS} days",
+            f"write at most {MAX_DAYS}d (about 100 years)",
+        )
+    return timedelta(seconds=seconds)
 
 
 def render(value: timedelta) -> str:

@@ -61,9 +61,16 @@ def shell_quote(value: str) -> str:
     return "'" + value.replace("'", "'\"'\"'") + "'"
 
 
+# PowerShell ends a verbatim string at any of these, not only at ASCII `'` (its tokenizer's
+# IsSingleQuote: U+0027, U+2018, U+2019, U+201A, U+201B); doubled, each stands for itself.
+_POWERSHELL_QUOTES = ("'", "\u2018", "\u2019", "\u201a", "\u201b")
+
+
 def powershell_quote(value: str) -> str:
-    """PowerShell verbatim string: `'` is doubled."""
-    return "'" + value.replace("'", "''") + "'"
+    """PowerShell verbatim string: every single-quote character is doubled."""
+    for quote in _POWERSHELL_QUOTES:
+        value = value.replace(quote, quote * 2)
+    return "'" + value + "'"
 
 
 def _single_line(entry: Entry, fmt: Format) -> str:

@@ -10,6 +10,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from ci_env.errors import UsageError
+
+_TRUE = frozenset({"1", "true", "yes", "on", "y"})
+_FALSE = frozenset({"", "0", "false", "no", "off", "n"})
+
 
 def environ() -> Mapping[str, str]:
     return os.environ
@@ -30,6 +35,26 @@ def cienv(name: str, *extra: str, env: Mapping[str, str] | None = None) -> str |
     return env_first(f"CIENV_{name}", f"WERF_{name}", *extra, env=env)
 
 
-def flag(value: str | None) -> bool:
-    """A boolean variable as CI systems write them (1/true/yes/on)."""
-    return (value or "").strip().lower() in {"1", "true", "yes", "on", "y"}
+def flag(value: str | None, name: str) -> bool:
+    """A boolean variable as CI systems write them (1/true/yes/on/y, 0/false/no/off/n, empty).
+
+    Anything else is a UsageError naming `name`: `CIENV_DRY_RUN=maybe` must not mean "no"
+    and run a real cleanup."""
+    text = (value or "").strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise UsageError(
+        f"{name}={value!r} is not a boolean",
+        f"set {name} to true or false (also accepted: 1/0, yes/no, on/off, y/n)",
+    )
+
+
+def cienv_flag(name: str, *extra: str, env: Mapping[str, str] | None = None) -> bool:
+    """A boolean `CIENV_<name>` (then `WERF_<name>`, then `extra`), naming the one that was set."""
+    for full in (f"CIENV_{name}", f"WERF_{name}", *extra):
+        value = env_first(full, env=env)
+        if value:
+            return flag(value, full)
+    return False

@@ -44,3 +44,14 @@ def test_bad_values_are_usage_errors_naming_the_option(text: str) -> None:
 def test_render(value: timedelta, text: str) -> None:
     assert durations.render(value) == text
     assert durations.parse(text) == value
+
+
+@pytest.mark.parametrize("text", ["99999999999w", "999999999d", "36501d", "5300w"])
+def test_durations_beyond_100_years_are_usage_errors(text: str) -> None:
+    with pytest.raises(UsageError) as error:
+        durations.parse(text, what="--delete-older-than")
+    assert "36500 days" in error.value.message
+
+
+def test_100_years_is_still_a_duration() -> None:
+    assert durations.parse("36500d") == timedelta(days=36_500)

@@ -50,6 +50,14 @@ def test_powershell_quotes_are_doubled() -> None:
     assert text == "$Env:V = 'a''b $x'\n"
 
 
+@pytest.mark.parametrize("quote", ["\u2018", "\u2019", "\u201a", "\u201b"])
+def test_powershell_typographic_quotes_are_doubled_too(quote: str) -> None:
+    # PowerShell ends a verbatim string at any of these: undoubled, the rest runs as code.
+    value = f"reg/app{quote}; Remove-Item -Recurse ~; {quote}"
+    text = formats.render(Format.POWERSHELL, _entries(Variable("V", value)))
+    assert text == f"$Env:V = 'reg/app{quote * 2}; Remove-Item -Recurse ~; {quote * 2}'\n"
+
+
 @pytest.mark.parametrize("fmt", [Format.ENV_FILE, Format.DOTENV])
 def test_line_formats_refuse_newlines(fmt: Format) -> None:
     assert formats.render(fmt, _entries(Variable("A", "b c"))) == "A=b c\n"

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ci_env import private_files
 from ci_env.errors import UsageError
 from ci_env.registries.base import Operation, OpKind
 
@@ -120,7 +121,7 @@ def to_json(plan: Plan) -> str:
 
 def save(plan: Plan, path: str) -> None:
     try:
-        Path(path).write_text(to_json(plan) + "\n", encoding="utf-8")
+        private_files.write_text(path, to_json(plan) + "\n")  # a plan drives deletions: 0600
     except OSError as error:
         raise UsageError(f"cannot write the plan to {path!r} ({error.strerror})") from None
 
@@ -130,7 +131,7 @@ def load(path: str) -> Plan:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as error:
         raise UsageError(f"cannot read the plan {path!r} ({error.strerror})") from None
-    except ValueError:
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested past the stack
         raise UsageError(f"{path!r} is not JSON", "pass a file written by --plan-out") from None
     try:
         return from_data(data)

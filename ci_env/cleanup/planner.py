@@ -187,7 +187,8 @@ def expand(backend: Backend, repository: str) -> list[str]:
 def parse_shard(text: str) -> tuple[int, int]:
     """`2/4` -> (2, 4); I counts from 1 like GitLab's CI_NODE_INDEX."""
     index, sep, total = text.partition("/")
-    if not (sep and index.isdigit() and total.isdigit() and 1 <= int(index) <= int(total)):
+    digits = sep and f"{index}{total}".isascii() and index.isdigit() and total.isdigit()
+    if not (digits and 1 <= int(index) <= int(total)):
         raise UsageError(f"--shard {text!r} is not I/N", "write e.g. --shard 1/4 (I from 1 to N)")
     return int(index), int(total)
 

@@ -22,13 +22,14 @@ from ci_env.cleanup import keep_policies
 from ci_env.cleanup.keep_policies import History
 from ci_env.cleanup.plan import Action, PlanItem, RepoPlan
 from ci_env.cleanup.revisions import CommitFinder
-from ci_env.cleanup.rules import Rules, Untagged
+from ci_env.cleanup.rules import Rules, Untagged, compile_pattern
 from ci_env.inuse.base import RepoUse
 from ci_env.registries.base import Image
 
 # Referrer fallback tags: the OCI `sha256-<hex>` index and cosign's .sig/.att/.sbom.
 REFERRER_TAG = re.compile(r"(sha256)-([0-9a-f]{64})(?:\.(?:sig|att|sbom))?")
-_SEMVER = re.compile(r"v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?")
+# ASCII: `\d` would take "1.0.²" from a hostile registry's tag list, and int("²") fails.
+_SEMVER = re.compile(r"v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?", re.ASCII)
 
 
 def referrer_subject(tag: str) -> str | None:
@@ -75,8 +76,8 @@ class _NameRules:
         self.rules = rules
         self.images = images or {}  # digest -> reason, for rules that keep whole images
         self.use = use or RepoUse()
-        self.delete = [re.compile(p) for p in rules.delete_tags]
-        self.keep = [re.compile(p) for p in rules.keep_tags]
+        self.delete = [compile_pattern(p, "delete.tags") for p in rules.delete_tags]
+        self.keep = [compile_pattern(p, "keep.tags") for p in rules.keep_tags]
         count = rules.keep_semver
         self.semver = _highest_semver(tags, count) if count else set()
 
@@ -124,7 +125,8 @@ def git_kept(
     git = rules.keep_git
     if git is None or history is None or now is None:
         return {}
-    finder = CommitFinder(history, [re.compile(pattern) for pattern in git.commit_tags])
+    tags = [compile_pattern(pattern, "keep.git.commit_tags") for pattern in git.commit_tags]
+    finder = CommitFinder(history, tags)
     commits = {image.digest: finder.commits(image)[0] for image in images if image.tags}
     found = {digest: shas for digest, shas in commits.items() if shas}
     return keep_policies.kept_images(git.policies, history, found, now)

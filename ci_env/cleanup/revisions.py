@@ -16,6 +16,7 @@ import re
 from collections.abc import Sequence
 
 from ci_env.cleanup.keep_policies import History, RefKind
+from ci_env.cleanup.rules import TagPattern
 from ci_env.registries.base import Image
 
 REVISION = "org.opencontainers.image.revision"
@@ -35,7 +36,7 @@ def metadata_action(ref: str) -> str:
 class CommitFinder:
     """Maps images to full SHAs of `history`; build one per run (it indexes the history)."""
 
-    def __init__(self, history: History, commit_tags: Sequence[re.Pattern[str]] = ()) -> None:
+    def __init__(self, history: History, commit_tags: Sequence[TagPattern] = ()) -> None:
         self.shas = sorted(history.commits)
         self.commit_tags = tuple(commit_tags)
         self.names: dict[str, str] = {}

@@ -31,7 +31,9 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Protocol
 
+import re2
 import yaml
 
 from ci_env import durations
@@ -122,37 +124,71 @@ class Rules:
         return any("latest" in pattern for pattern in self.delete_tags)
 
 
-def compile_pattern(pattern: str, where: str) -> re.Pattern[str]:
+class TagMatch(Protocol):
+    def group(self, index: int, /) -> str: ...
+
+    def groups(self) -> tuple[str | None, ...]: ...
+
+
+class TagPattern(Protocol):
+    """A compiled tag pattern (an RE2 regexp): matched in time linear in the tag's length."""
+
+    @property
+    def pattern(self) -> str: ...
+
+    @property
+    def groups(self) -> int: ...
+
+    def fullmatch(self, text: str) -> TagMatch | None: ...
+
+
+def _re2_options() -> re2.Options:
+    options = re2.Options()
+    options.log_errors = False  # RE2 would print its own parse errors to stderr
+    return options
+
+
+def compile_pattern(pattern: str, where: str) -> TagPattern:
+    """Tag patterns run on RE2, not `re`: a pattern like `(a+)+b` backtracks exponentially in
+    `re` and would hang the run on a long tag. RE2 refuses what it cannot match in linear time
+    (backreferences, lookaround): exit 2 with the reason."""
     try:
-        return re.compile(pattern)
-    except re.error as error:
+        compiled: TagPattern = re2.compile(pattern, options=_re2_options())
+    except re2.error as error:
+        reason = error.args[0] if error.args else error
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
         raise UsageError(
-            f"{where}: {pattern!r} is not a valid regular expression ({error})",
-            "use Python `re` syntax; the whole tag must match",
+            f"{where}: {pattern!r} is not a valid regular expression ({reason})",
+            "use RE2 syntax (as Python `re`, without backreferences or lookaround); "
+            "the whole tag must match",
+        ) from None
+    return compiled
+
+
+def read_text(path: str, where: str, hint: str) -> str:
+    """A UTF-8 input file's text; a missing, unreadable or non-UTF-8 file is a UsageError."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"{where}: cannot read {path!r} ({error.strerror})", hint) from None
+    except UnicodeDecodeError as error:
+        raise UsageError(
+            f"{where}: {path!r} is not UTF-8 text (byte {error.start})",
+            "save the file as UTF-8",
         ) from None
 
 
 def load_keep_list(path: str, *, where: str = "--keep-list") -> frozenset[str]:
     """Tags from a file, one a line; blank lines and `#` comments ignored."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise UsageError(
-            f"{where}: cannot read {path!r} ({error.strerror})", "check the path"
-        ) from None
+    text = read_text(path, where, "check the path")
     lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
     return frozenset(line for line in lines if line)
 
 
 def load(path: str) -> Rules:
     """Read and validate a policy file."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise UsageError(
-            f"cannot read policy file {path!r} ({error.strerror})", "check --policy"
-        ) from None
-    return parse(text, source=path)
+    return parse(read_text(path, "policy file", "check --policy"), source=path)
 
 
 def parse(text: str, *, source: str = "policy") -> Rules:
@@ -162,6 +198,10 @@ def parse(text: str, *, source: str = "policy") -> Rules:
         mark = getattr(error, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark is not None else ""
         raise UsageError(f"{source}{line}: not valid YAML", "fix the YAML syntax") from None
+    except RecursionError:  # PyYAML composes nodes recursively
+        raise UsageError(
+            f"{source}: nested too deeply to be a policy", "a policy file is a few levels deep"
+        ) from None
     return Reader(source).rules(root)
 
 
@@ -204,7 +244,7 @@ class Reader:
 
     def count(self, node: yaml.Node, key: str) -> int:
         text = self.scalar(node, key)
-        if not text.isdigit():
+        if not (text.isascii() and text.isdigit()):  # "²".isdigit() is true, int("²") fails
             raise self.fail(node, key, f"expected a whole number >= 0, got {text!r}")
         return int(text)
 
@@ -392,7 +432,7 @@ class Reader:
             tags = self.patterns(node, "keep.git.commit_tags")
             items = node.value if isinstance(node, yaml.SequenceNode) else [node]
             for item, pattern in zip(items, tags, strict=True):
-                if re.compile(pattern).groups < 1:
+                if compile_pattern(pattern, "keep.git.commit_tags").groups < 1:
                     raise self.fail(
                         item,
                         "keep.git.commit_tags",

@@ -16,10 +16,9 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from pathlib import Path
 
 from ci_env import backend_options as backend_layer
-from ci_env import durations, providers, secrets, settings
+from ci_env import durations, private_files, providers, secrets, settings, untrusted
 from ci_env.cleanup import gitrefs, planner, werf_config
 from ci_env.cleanup import plan as plans
 from ci_env.cleanup import rules as policy_file
@@ -53,7 +52,7 @@ exit codes: 0 done, 1 some deletions failed, 2 bad input, 3 authentication/permi
 
 
 def _count(text: str) -> int:
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):  # "²".isdigit() is true, int("²") fails
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
     return int(text)
 
@@ -327,7 +326,7 @@ def _report(
     if run.args.report_json:
         text = reports.render("json", report, options)
         try:
-            Path(run.args.report_json).write_text(text + "\n", encoding="utf-8")
+            private_files.write_text(run.args.report_json, text + "\n")
         except OSError as problem:
             print(
                 f"error: cannot write {run.args.report_json}: {problem.strerror}", file=sys.stderr
@@ -336,21 +335,21 @@ def _report(
         return code
     for repo in report.repos:
         run.provider.section_start(f"cleanup {repo.name}", f"cleanup {repo.name}", sys.stdout)
-        print(secrets.redact("\n".join(human.render_repo(repo, options))))
+        print(untrusted.guard(secrets.redact("\n".join(human.render_repo(repo, options)))))
         run.provider.section_end(f"cleanup {repo.name}", sys.stdout)
-    for repo in report.repos:  # an annotation per broken tag left alone
+    for repo in report.repos:  # an annotation per broken tag left alone (one escaped line)
         for text in repo.broken:
             run.provider.error(
                 secrets.redact(f"broken, left alone: {repo.name}:{text}"), sys.stdout
             )
-    print(secrets.redact("\n".join(human.render_totals(report))))
+    print(untrusted.guard(secrets.redact("\n".join(human.render_totals(report)))))
     run.provider.summary(reports.render("markdown", report, options))
     return code
 
 
 def run(args: argparse.Namespace) -> int:
     env = settings.environ()
-    dry_run = bool(args.dry_run or settings.flag(settings.cienv("DRY_RUN", env=env)))
+    dry_run = bool(args.dry_run or settings.cienv_flag("DRY_RUN", env=env))
     if args.apply_plan and args.plan_out:
         raise UsageError("--apply-plan and --plan-out do not go together", "use one of them")
     saved = plans.load(args.apply_plan) if args.apply_plan else None

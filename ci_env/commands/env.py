@@ -100,7 +100,7 @@ def docker_auth_config(env: Mapping[str, str]) -> dict[str, Any]:
         raise UsageError("--use-docker-auth-config: DOCKER_AUTH_CONFIG is not set", hint)
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         # The parser's message quotes the text around the error, which may be a credential.
         raise UsageError("DOCKER_AUTH_CONFIG is not valid JSON", hint) from None
     if not isinstance(data, dict):

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from ci_env import reference, secrets
+from ci_env import reference, secrets, untrusted
 from ci_env.backend_options import add_backend_arguments, backend_options, choose_kind
 from ci_env.errors import AuthError, CiEnvError, NotFoundError, RegistryError
 from ci_env.registries.base import Backend, BackendOptions
@@ -211,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
         }
         print(json.dumps(payload, indent=2))
     else:
-        print(render(ref.name, found.kind, prober.checks))
+        print(untrusted.guard(render(ref.name, found.kind, prober.checks)))  # registry messages
     if prober.auth_failed:
         return 3
     return 0 if all(check.ok for check in prober.checks) else 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar, TextIO
 
-from ci_env import secrets, settings
+from ci_env import private_files, secrets, settings
 from ci_env.providers.base import LoginSource, Provider, Variable
 from ci_env.providers.generic import REPO_SECTION, cienv_login_source, docker_variables
 
@@ -72,8 +72,7 @@ class GitHubProvider(Provider):
     def summary(self, markdown: str) -> None:
         path = self.env.get("GITHUB_STEP_SUMMARY")
         if path:
-            with open(path, "a", encoding="utf-8") as out:
-                out.write(markdown.rstrip("\n") + "\n")
+            private_files.write_text(path, markdown.rstrip("\n") + "\n", append=True)
 
 
 PROVIDER = GitHubProvider

@@ -88,7 +88,8 @@ class MeteredRetry(GithubRetry):
             return after
         headers = response.headers
         reset = str(headers.get("x-ratelimit-reset") or "")
-        if str(headers.get("x-ratelimit-remaining") or "") == "0" and reset.isdigit():
+        exhausted = str(headers.get("x-ratelimit-remaining") or "") == "0"
+        if exhausted and reset.isascii() and reset.isdigit():
             return float(min(max(0.0, int(reset) - time.time()) + 1, self.retry_after_max))
         if getattr(response, "status", 0) == 429:
             repeats = sum(1 for item in self.history if item.status in (403, 429))

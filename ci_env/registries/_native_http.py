@@ -26,7 +26,8 @@ from ci_env import secrets
 from ci_env.errors import AuthError, CiEnvError, RegistryError
 from ci_env.registries.base import Backend, BackendOptions, Image
 from ci_env.registry import responses
-from ci_env.registry.transport import RateLimiter, Transport, backoff_seconds
+from ci_env.registry.client import MAX_PAGES
+from ci_env.registry.transport import RateLimiter, Transport, backoff_seconds, same_origin
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class ApiTransport(Transport):
 
 def _unix_time_delay(value: str | None) -> float | None:
     """Seconds until a unix timestamp header value; None when absent or malformed."""
-    if not value or not value.strip().isdigit():
+    if not value or not (value.strip().isascii() and value.strip().isdigit()):  # not "²"
         return None
     return max(0.0, float(value.strip()) - time.time())
 
@@ -150,16 +151,18 @@ class ApiClient:
         once more with the new token.
         """
         sent = dict(headers or {})
-        own = "Authorization" not in sent
+        url = self.url(path)
+        # The API's credentials go to its own origin only, not to a next-page Link elsewhere.
+        own = "Authorization" not in sent and same_origin(url, self.base_url)
         authorization = self.authorization() if own else None
         if authorization:
             sent["Authorization"] = authorization
         sent.setdefault("Accept", "application/json")
-        response = self.transport.send(method, self.url(path), headers=sent, **kwargs)
+        response = self.transport.send(method, url, headers=sent, **kwargs)
         if response.status_code == 401 and authorization and self.renew is not None:
             if self.renew(authorization):
                 sent["Authorization"] = self.authorization() or ""
-                response = self.transport.send(method, self.url(path), headers=sent, **kwargs)
+                response = self.transport.send(method, url, headers=sent, **kwargs)
         if response.ok or response.status_code in ok:
             return response
         raise self.error(response, what)
@@ -174,7 +177,7 @@ class ApiClient:
     def json(self, method: str, path: str, what: str, **kwargs: Any) -> Any:
         response = self.call(method, path, what, **kwargs)
         try:
-            return response.json()
+            return responses.loads(response.content)
         except ValueError:
             raise RegistryError(
                 f"{self.service} answered {what} with something that is not JSON",
@@ -183,9 +186,17 @@ class ApiClient:
             ) from None
 
     def link_pages(self, path: str, what: str, **kwargs: Any) -> Iterator[Any]:
-        """Bodies of every page, following `Link: <...>; rel="next"` (RFC 8288)."""
+        """Bodies of every page, following `Link: <...>; rel="next"` (RFC 8288); stops at a
+        repeated URL and fails after MAX_PAGES pages (an API that never stops paging)."""
         url: str | None = path
-        while url:
+        seen: set[str] = set()
+        while url and url not in seen:
+            if len(seen) >= MAX_PAGES:
+                raise RegistryError(
+                    f"{what}: {self.service} was still paging after {MAX_PAGES} pages",
+                    "the API or a proxy in front of it keeps sending a next page",
+                )
+            seen.add(url)
             response = self.call("GET", url, what, **kwargs)
             kwargs.pop("params", None)  # the next link carries its own query
             yield _body(response, self.service, what)
@@ -198,7 +209,7 @@ class ApiClient:
 
 def _body(response: requests.Response, service: str, what: str) -> Any:
     try:
-        return response.json()
+        return responses.loads(response.content)
     except ValueError:
         raise RegistryError(
             f"{service} answered {what} with something that is not JSON",

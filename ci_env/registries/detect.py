@@ -27,6 +27,7 @@ from ci_env.errors import CiEnvError
 from ci_env.reference import api_host
 from ci_env.registries import KINDS, backend_class
 from ci_env.registries.base import Backend, BackendOptions, first_pattern_match
+from ci_env.registry import responses
 from ci_env.registry.auth import parse_challenge
 from ci_env.registry.transport import Transport, host_without_port
 
@@ -115,7 +116,7 @@ def _probe_headers(registry: str, options: BackendOptions) -> tuple[str, str] | 
 
 def _json(response: requests.Response) -> dict[str, object]:
     try:
-        body = response.json()
+        body = responses.loads(response.content)
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}

@@ -60,7 +60,9 @@ class QuayBackend(NativeBackend):
     def __init__(self, registry: str, options: BackendOptions) -> None:
         super().__init__(registry, options)
         self._token = _native_http.native(options, "quay-token", secret=True)
-        self._skip_recovery = flag(options.native.get("quay-skip-recovery-period"))
+        self._skip_recovery = flag(
+            options.native.get("quay-skip-recovery-period"), "CIENV_REPO_QUAY_SKIP_RECOVERY_PERIOD"
+        )
         self.now: Callable[[], float] = time.time
         base = options.api_urls.get("quay") or (
             f"{_native_http.scheme_for(registry, options)}://{registry}"

@@ -19,7 +19,6 @@ and learnt; a guess the token service refuses is dropped.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -95,7 +94,7 @@ def _read_config(docker_config: str) -> dict[str, Any] | None:
     path = os.path.join(docker_config, "config.json")
     try:
         with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+            data = responses.loads(handle.read())
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as error:
@@ -114,7 +113,7 @@ def _from_sdk(entry: dict[str, Any] | None) -> Credentials | None:
         password=str(entry.get("password") or entry.get("Password") or ""),
         identity_token=str(entry.get("IdentityToken") or entry.get("identitytoken") or ""),
     )
-    secrets.register(found.password)
+    secrets.register_basic(found.username, found.password)  # a registry may echo the header
     secrets.register(found.identity_token)
     return found if (found.password or found.identity_token) else None
 
@@ -304,7 +303,7 @@ def fetch_token(
     what = f"a token for {' '.join(scopes) or 'the registry'}"
     responses.check(response, what, transport.registry)
     try:
-        body = response.json()
+        body = responses.loads(response.content)
         token = str(body.get("token") or body.get("access_token") or "")
         expires_in = float(body.get("expires_in") or _TOKEN_MIN_SECONDS)
     except (ValueError, AttributeError, TypeError):
@@ -325,7 +324,7 @@ def check_credentials(registry: str, username: str, password: str, options: Back
     fetching a token from its realm. AuthError naming the registry when refused, RegistryError
     on transport failure. `docker.io` is checked at `registry-1.docker.io`.
     """
-    secrets.register(password)
+    secrets.register_basic(username, password)
     transport = Transport(api_host(registry), options)
     shown = registry if registry != DOCKER_HUB else "Docker Hub (docker.io)"
     try:

@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 ACCEPT = ", ".join(MANIFEST_ACCEPT)
 PAGE_SIZE = 1000
 DIGEST_MISMATCH = "DIGEST_MISMATCH"  # our code for a body that does not hash to its digest
+# Pages of one listing before ci-env gives up (1,000,000 names at PAGE_SIZE).
+MAX_PAGES = 1000
 REVISION = "org.opencontainers.image.revision"  # OCI image-spec annotations.md
 _IMAGE_CONFIGS = frozenset(
     {
@@ -76,6 +78,10 @@ def parse_time(value: Any) -> datetime | None:
     if parsed is None or parsed.year <= 1970:  # reproducible builds stamp the epoch
         return None
     return parsed
+
+
+def _hashable(item: Any) -> Any:
+    return item if isinstance(item, str | int | float | bool | None) else repr(item)
 
 
 def json_list(data: dict[str, Any], key: str, what: str) -> list[Any]:
@@ -159,7 +165,7 @@ def check_content(body: bytes, what: str, asked: str, announced: str) -> str:
 def parse_manifest(body: bytes, digest: str, content_type: str = "") -> Manifest:
     """Parse manifest JSON at the edge into the interface's `Manifest`."""
     try:
-        data = json.loads(body)
+        data = responses.loads(body)
     except ValueError:
         raise RegistryError(f"manifest {digest} is not JSON") from None
     if not isinstance(data, dict):
@@ -249,7 +255,17 @@ class RegistryClient:
         headers: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> requests.Response:
-        """Send with auth; raise the translated error unless 2xx or a status in `ok`."""
+        """Send with auth; raise the translated error unless 2xx or a status in `ok`.
+
+        Credentials go only to the registry's own origin (scheme, host, port): a `Link` or
+        `Location` the registry hands back on another origin is followed without them."""
+        if not self.transport.same_origin(path):
+            logger.debug(
+                "%s %s: another origin than %s; no credentials", method, path, self.registry
+            )
+            response = self.transport.send(method, path, headers=headers, **kwargs)
+            responses.check(response, what or f"{method} {path}", self.registry, ok)
+            return response
         auth = self._authenticator(repository)
         key = (repository, _action(method))
         for attempt in (1, 2):
@@ -264,15 +280,44 @@ class RegistryClient:
         responses.check(response, what or f"{method} {path}", self.registry, ok)
         return response
 
+    def listing(self, path: str, key: str, *, repository: str, what: str) -> Iterator[list[Any]]:
+        """The `key` list of each page, following `Link: <...>; rel="next"`.
+
+        Stops at a repeated URL or a page with nothing new (registries ignoring `last` send
+        the same names again under a fresh Link), and fails after `MAX_PAGES` pages: a
+        registry that never stops paging would otherwise keep a run going for ever."""
+        seen: set[Any] = set()
+        pages = self._pages(path, repository=repository, what=what)
+        for number, (page, more) in enumerate(pages, 1):
+            items = json_list(page, key, what)
+            new = [item for item in items if _hashable(item) not in seen]
+            if number > 1 and not new:
+                return
+            seen.update(_hashable(item) for item in new)
+            yield items
+            if number >= MAX_PAGES and more:
+                raise RegistryError(
+                    f"{what}: {self.registry} was still paging after {MAX_PAGES} pages",
+                    f"ci-env reads at most {MAX_PAGES} pages of {PAGE_SIZE}; the registry or a "
+                    "proxy in front of it keeps sending a next page",
+                )
+
     def pages(self, path: str, *, repository: str, what: str) -> Iterator[dict[str, Any]]:
         """Follow `Link: <...>; rel="next"`; stop at a repeated URL (registries ignoring `last`)."""
+        for page, _ in self._pages(path, repository=repository, what=what):
+            yield page
+
+    def _pages(
+        self, path: str, *, repository: str, what: str
+    ) -> Iterator[tuple[dict[str, Any], bool]]:
+        """Each page's body, and whether it names a next page not seen yet."""
         url: str | None = path
         seen: set[str] = set()
         while url and url not in seen:
             seen.add(url)
             response = self.request("GET", url, repository=repository, what=what)
             try:
-                body = response.json()
+                body = responses.loads(response.content)
             except ValueError:
                 raise RegistryError(f"{what}: {self.registry} answered non-JSON") from None
             if not isinstance(body, dict):
@@ -280,9 +325,9 @@ class RegistryClient:
                     f"{what}: the registry's answer is malformed (not a JSON object)",
                     "the registry or a proxy in front of it sent a broken answer; retry later",
                 )
-            yield body
             link = response.links.get("next", {}).get("url")
             url = urljoin(self.transport.url(url), link) if link else None
+            yield body, bool(url and url not in seen)
 
     # --- reading --------------------------------------------------------------------------
 
@@ -293,8 +338,9 @@ class RegistryClient:
     def catalog(self, prefix: str = "") -> list[str]:
         """Repositories from `/v2/_catalog` (all pages), filtered to `prefix`."""
         found: dict[str, None] = {}  # ordered set: registries may repeat names across pages
-        for page in self.pages(f"/v2/_catalog?n={PAGE_SIZE}", repository="", what="catalog"):
-            for name in json_list(page, "repositories", "catalog"):
+        path = f"/v2/_catalog?n={PAGE_SIZE}"
+        for names in self.listing(path, "repositories", repository="", what="catalog"):
+            for name in names:
                 if not prefix or str(name).startswith(prefix):
                     found[str(name)] = None
         return list(found)
@@ -303,13 +349,9 @@ class RegistryClient:
         """Every tag of `repository`, deduplicated, sorted; NotFoundError for an unknown one."""
         found: set[str] = set()
         what = f"listing tags of {repository}"
-        for page in self.pages(
-            f"/v2/{repository}/tags/list?n={PAGE_SIZE}", repository=repository, what=what
-        ):
-            before = len(found)
-            found.update(str(tag) for tag in json_list(page, "tags", what))
-            if len(found) == before and before:
-                break  # a registry ignoring `last` sends the same page again
+        path = f"/v2/{repository}/tags/list?n={PAGE_SIZE}"
+        for tags in self.listing(path, "tags", repository=repository, what=what):
+            found.update(str(tag) for tag in tags)
         return sorted(found)
 
     def head(self, repository: str, reference: str) -> Descriptor | None:
@@ -385,7 +427,7 @@ class RegistryClient:
             if config_digest in self._configs:
                 return self._configs[config_digest]
         try:
-            data = json.loads(self.blob(repository, config_digest))
+            data = responses.loads(self.blob(repository, config_digest))
         except (ValueError, NotFoundError):
             data = None
         data = data if isinstance(data, dict) else {}
@@ -408,7 +450,7 @@ class RegistryClient:
         """Build time of an image from its config blob; an index uses its first platform child."""
         try:
             body, descriptor = self.get(repository, digest)
-            data = json.loads(body)
+            data = responses.loads(body)
         except (NotFoundError, ValueError):
             return None
         if not isinstance(data, dict):
@@ -458,7 +500,7 @@ class RegistryClient:
         what = f"referrers of {digest}"
         if response.ok and response.headers.get("Content-Type", "").startswith(OCI_INDEX):
             try:
-                data = response.json()
+                data = responses.loads(response.content)
             except ValueError:
                 raise RegistryError(f"{what}: the registry's answer is not JSON") from None
             if not isinstance(data, dict):
@@ -470,7 +512,7 @@ class RegistryClient:
         except NotFoundError:
             return []
         try:
-            data = json.loads(body)
+            data = responses.loads(body)
         except ValueError:
             return []
         if not isinstance(data, dict):

@@ -6,6 +6,7 @@ The Docker Registry API error body is `{"errors": [{"code": "...", "message": ".
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import requests
@@ -16,10 +17,19 @@ from ci_env.errors import AuthError, NotFoundError, RegistryError, UnsupportedEr
 _UNSUPPORTED_CODES = frozenset({"UNSUPPORTED"})
 
 
+def loads(data: bytes | str) -> Any:
+    """JSON from a registry; ValueError for anything that is not (also for JSON nested so deep
+    that the parser runs out of stack, which Python reports as RecursionError)."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
 def error_code(response: requests.Response) -> tuple[str, str]:
     """(code, message) of the first registry error in the body, ('', '') when none."""
     try:
-        body: Any = response.json()
+        body: Any = loads(response.content)
     except ValueError:
         return "", response.text[:200].strip()
     if isinstance(body, dict):

@@ -7,21 +7,31 @@ caller untouched (the auth layer refreshes a token once; nothing retries a refus
 
 We hand-write the retry loop rather than use urllib3's `Retry` because we need the total-time
 bound, a shared rate limiter and Retry-After on 503 for every method, including DELETE.
+
+Bodies are streamed and counted (`read_body`): each request's body must arrive within
+`--timeout` of sending it (requests' own timeout bounds each socket read, so a server sending
+a byte a second holds it forever) and must not exceed `MAX_BODY_BYTES`.
 """
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
+import itertools
 import logging
 import random
+import socket
 import threading
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import requests
+import urllib3.connection
+import urllib3.connectionpool
+import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from requests.utils import requote_uri, select_proxy
@@ -40,6 +50,180 @@ BACKOFF_STATUSES = frozenset({408, 500, 502, 504, 522})
 _BASE_DELAY = 0.2  # first backoff step, seconds
 _MAX_DELAY = 30.0  # one backoff step never waits longer than this
 _LIGHT_METHODS = frozenset({"GET", "HEAD", "DELETE"})
+# The largest answer read from a registry or API: far above a manifest (distribution caps them
+# at 4 MiB) or a page of 1000 tags, far below what would exhaust a CI job's memory.
+MAX_BODY_BYTES = 64 * 1024 * 1024
+_CHUNK = 256 * 1024
+
+
+class BodyTooLarge(RegistryError):
+    """An answer larger than MAX_BODY_BYTES: reading stopped there (never retried)."""
+
+
+class BodyTimeout(requests.exceptions.Timeout):
+    """The answer did not arrive within the request's time (retried like any timeout)."""
+
+
+_CURRENT = threading.local()  # the _Watch of the request this thread is sending
+
+
+class _Watch:
+    """Bounds one request's whole time. requests' timeout bounds each socket read, so a
+    server sending its status line or headers a byte a second holds a request for ever; at
+    the deadline the watch shuts the request's socket down, which ends any read blocked on it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+        self.fired = False
+        self.done = False
+        self._connection: urllib3.connection.HTTPConnection | None = None
+        self._lock = threading.Lock()
+
+    def attach(self, connection: urllib3.connection.HTTPConnection) -> None:
+        with self._lock:
+            self._connection = connection
+
+    def fire(self) -> None:
+        with self._lock:
+            if self.done:
+                return
+            self.fired = True
+            sock = getattr(self._connection, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed
+
+    def __enter__(self) -> _Watch:
+        _CURRENT.watch = self
+        _WATCHDOG.add(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self.done = True
+        _CURRENT.watch = None
+
+
+class _Watchdog:
+    """One daemon thread firing every request's `_Watch` at its deadline (a timer thread per
+    request cost about 0.4 ms here, a fifth of a HEAD). Finished watches leave the heap when
+    their deadline comes round."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _Watch]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def add(self, watch: _Watch) -> None:
+        with self._cond:
+            earliest = not self._heap or watch.deadline < self._heap[0][0]
+            heapq.heappush(self._heap, (watch.deadline, next(self._order), watch))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="ci-env-watchdog")
+                self._thread.daemon = True
+                self._thread.start()
+            if earliest:  # else the thread already wakes up before this deadline
+                self._cond.notify()
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                while self._heap and self._heap[0][0] <= now:
+                    heapq.heappop(self._heap)[2].fire()
+                wait = self._heap[0][0] - now if self._heap else None
+                self._cond.wait(wait)
+
+
+_WATCHDOG = _Watchdog()
+
+
+class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        watch = getattr(_CURRENT, "watch", None)
+        if watch is not None:
+            watch.attach(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        watch = getattr(_CURRENT, "watch", None)
+        if watch is not None:
+            watch.attach(self)
+        super().request(*args, **kwargs)
+
+
+class _HTTPPool(urllib3.connectionpool.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _HTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+def read_body(response: requests.Response, deadline: float, limit: int = MAX_BODY_BYTES) -> None:
+    """Read a streamed response's body into `response.content`, stopping at `deadline`
+    (monotonic) or `limit` bytes (decoded). The connection goes back to the pool when done;
+    on failure it is closed."""
+    parts: list[bytes] = []
+    size = 0
+    try:
+        while chunk := _read1(response):
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(
+                    f"{response.request.method} {_path(response.url)} answered more than "
+                    f"{limit // (1024 * 1024)} MiB; stopped reading",
+                    "the registry or a proxy in front of it sends a broken answer; ci-env "
+                    f"reads at most {limit // (1024 * 1024)} MiB per answer",
+                )
+            parts.append(chunk)
+            if time.monotonic() > deadline:
+                raise BodyTimeout(f"the body took longer than the timeout ({size} bytes read)")
+    except BaseException:
+        response.close()
+        raise
+    response._content = b"".join(parts)  # noqa: SLF001 - how requests itself stores a read body
+    response._content_consumed = True  # type: ignore[attr-defined]  # noqa: SLF001
+    response.raw.release_conn()
+
+
+def _read1(response: requests.Response) -> bytes:
+    """One read of the body, urllib3's errors translated as `Response.iter_content` does."""
+    try:
+        chunk: bytes = response.raw.read1(_CHUNK, decode_content=True)
+    except urllib3.exceptions.ProtocolError as error:
+        raise requests.exceptions.ChunkedEncodingError(error) from error
+    except urllib3.exceptions.DecodeError as error:
+        raise requests.exceptions.ContentDecodingError(error) from error
+    except urllib3.exceptions.ReadTimeoutError as error:
+        raise requests.exceptions.ConnectionError(error) from error
+    except urllib3.exceptions.SSLError as error:
+        raise requests.exceptions.SSLError(error) from error
+    return chunk
+
+
+def same_origin(url: str, base: str) -> bool:
+    """Whether absolute `url` has the scheme, host and port of `base` (RFC 6454 origins)."""
+    theirs, ours = urlsplit(url), urlsplit(base)
+    return (theirs.scheme.lower(), _port_of(theirs)) == (ours.scheme.lower(), _port_of(ours)) and (
+        (theirs.hostname or "").lower() == (ours.hostname or "").lower()
+    )
+
+
+def _port_of(parts: SplitResult) -> int | None:
+    try:
+        return parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    except ValueError:  # a port that is not a number: matches nothing
+        return -1
+
+
+def _path(url: str | None) -> str:
+    return urlsplit(url or "").path
 
 
 class RateLimiter:
@@ -98,7 +282,7 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # "²".isdigit() is true
         return float(value)
     try:
         when = parsedate_to_datetime(value)
@@ -142,7 +326,7 @@ class _Session(requests.Session):
         hooks, auth and settings on every call, the largest share of a HEAD's client CPU.
         The adapter still sends it, so proxies, TLS settings and adapter test doubles apply."""
         if self.cookies:
-            return self.request(method, url, headers=dict(headers), timeout=timeout)
+            return self.request(method, url, headers=dict(headers), timeout=timeout, stream=True)
         prepared = requests.PreparedRequest()
         prepared.method = method
         prepared.url = requote_uri(url)
@@ -152,11 +336,11 @@ class _Session(requests.Session):
             prepared.headers["Content-Length"] = "0"  # as requests does for a body-less DELETE
         prepared.body = None
         prepared.hooks = {"response": []}
-        settings = self.merge_environment_settings(prepared.url, {}, False, self.verify, self.cert)
+        settings = self.merge_environment_settings(prepared.url, {}, True, self.verify, self.cert)
         verify = True if settings["verify"] is None else settings["verify"]
         response = self.get_adapter(prepared.url).send(
             prepared,
-            stream=False,
+            stream=True,
             timeout=timeout,
             verify=verify,
             cert=settings["cert"],
@@ -166,7 +350,6 @@ class _Session(requests.Session):
             response = self._follow(response, method, url, headers, timeout, settings)
         if response.cookies:
             self.cookies.update(response.cookies)
-        response.content  # noqa: B018 - read it all: the connection goes back to the pool
         return response
 
     def _follow(
@@ -184,6 +367,7 @@ class _Session(requests.Session):
         hops = self.resolve_redirects(
             response,
             full,
+            stream=True,
             timeout=timeout,
             verify=settings["verify"],  # type: ignore[arg-type]  # a CA path is fine too
             cert=settings["cert"],
@@ -218,6 +402,11 @@ class _Adapter(HTTPAdapter):
     def __init__(self) -> None:
         super().__init__(pool_connections=4, pool_maxsize=32, max_retries=0)
         self._pools: dict[tuple[str, str, str, str], ConnectionPool] = {}
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        # Connections a `_Watch` can stop (direct ones; a proxy's pools are requests' own).
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
 
     def get_connection_with_tls_context(
         self,
@@ -282,6 +471,11 @@ class Transport:
     def url(self, path: str) -> str:
         return path if "://" in path else self.base_url + path
 
+    def same_origin(self, path: str) -> bool:
+        """True for a path on this registry, or a URL with its scheme, host and port: the only
+        place its credentials may go (an https registry's `Link` to plain http is not)."""
+        return "://" not in path or same_origin(path, self.base_url)
+
     def send(
         self,
         method: str,
@@ -332,9 +526,21 @@ class Transport:
         self, method: str, url: str, headers: Mapping[str, str], kwargs: dict[str, Any]
     ) -> requests.Response:
         timeout = self.options.timeout
-        if not kwargs and method in _LIGHT_METHODS:
-            return self.session.send_light(method, url, headers, timeout)
-        return self.session.request(method, url, headers=dict(headers), timeout=timeout, **kwargs)
+        deadline = time.monotonic() + timeout
+        with _Watch(timeout) as watch:
+            try:
+                if not kwargs and method in _LIGHT_METHODS:
+                    response = self.session.send_light(method, url, headers, timeout)
+                else:
+                    response = self.session.request(
+                        method, url, headers=dict(headers), timeout=timeout, stream=True, **kwargs
+                    )
+                read_body(response, deadline)
+            except requests.exceptions.RequestException as error:
+                if watch.fired:
+                    raise BodyTimeout(f"no complete answer within {timeout:g} s") from error
+                raise
+        return response
 
     def _retry_delay(self, response: requests.Response, attempt: int) -> float | None:
         status = response.status_code

@@ -223,3 +223,9 @@ def test_a_saved_plan_is_held_against_what_is_in_use_now() -> None:
     assert closed.error is not None and closed.operations() == []
     assert "deletes an image in use since planning: pr-2 (in use by job a/j)" in closed.error
     assert policy.recheck_in_use(repo, RepoUse()) is repo
+
+
+def test_non_ascii_digits_in_a_tag_are_not_a_version() -> None:
+    # A hostile registry may list any text as a tag; `\d` would take "²" and int() fail.
+    assert policy._semver_key("1.0.\u00b2") is None
+    assert policy._semver_key("\u0661.2.3") is None  # ARABIC-INDIC DIGIT ONE

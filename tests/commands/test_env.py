@@ -278,3 +278,17 @@ def test_twenty_parallel_jobs_each_get_only_their_own_credential(
         assert _auth_of(docker_config, reg.host) == (f"job{i}", f"job-password-{i}-sentinel")
     assert len(seen) == 20
     assert _digest_tree(source) == before
+
+
+def test_powershell_output_doubles_typographic_quotes(tmp_path: Path) -> None:
+    # PowerShell also ends '...' at U+2018..U+201B: undoubled, `Remove-Item` would run.
+    value = "registry.example/g/app\u2019; Remove-Item -Recurse ~; \u2019"
+    env = base_env(
+        tmp_path / "home", GITLAB_CI="true", CI_REGISTRY_IMAGE=value, CIENV_TMP_DIR=str(tmp_path)
+    )
+    result = run_cli("env", "--no-login", "--format", "powershell", env=env)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "$Env:CIENV_REPO = 'registry.example/g/app\u2019\u2019; Remove-Item -Recurse ~; "
+        "\u2019\u2019'" in result.stdout.splitlines()
+    ), result.stdout

@@ -4,13 +4,15 @@ pagination behaviours 2.8 does not have: Link pages, registries ignoring `last`)
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import responses
 
-from ci_env.errors import NotFoundError
+from ci_env.errors import NotFoundError, RegistryError
 from ci_env.registries.base import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
@@ -18,9 +20,11 @@ from ci_env.registries.base import (
     OCI_MANIFEST,
     BackendOptions,
 )
+from ci_env.registry import client as client_module
 from ci_env.registry.auth import Credentials
 from ci_env.registry.client import RegistryClient, parse_manifest, parse_time
 from tests.support import images
+from tests.support.hostile import Answer, Hostile, Request, basic_challenge
 from tests.support.registry import LocalRegistry
 
 
@@ -168,3 +172,40 @@ def test_parse_helpers() -> None:
     assert parse_time("garbage") is None and parse_time(None) is None
     manifest = parse_manifest(b'{"manifests":[{"digest":"sha256:1"}]}', "sha256:x", OCI_INDEX)
     assert manifest.children == ("sha256:1",) and manifest.is_index
+
+
+def test_a_listing_that_never_ends_fails_at_max_pages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client_module, "MAX_PAGES", 20)
+    counter = itertools.count()
+
+    def respond(request: Request) -> Answer:
+        n = next(counter)
+        link = f'</v2/app/tags/list?last=t{n}&n=1000>; rel="next"'
+        return Answer(200, {"Link": link}, json.dumps({"tags": [f"t{n}"]}).encode())
+
+    with Hostile(respond) as evil:
+        client = RegistryClient(evil.host, BackendOptions())
+        with pytest.raises(RegistryError, match="still paging after 20 pages"):
+            client.tags("app")
+        assert evil.count(path="/tags/list") == 20
+
+
+def test_an_upload_location_on_another_host_gets_no_credentials(tmp_path: Path) -> None:
+    # The throwaway untag uploads a blob: the registry's Location may name any host.
+    with Hostile(lambda r: Answer(201, {"Docker-Content-Digest": "sha256:x"})) as other:
+
+        def respond(request: Request) -> Answer:
+            challenge = basic_challenge(request)
+            if challenge is not None:
+                return challenge
+            return Answer(202, {"Location": f"{other.url}/v2/app/blobs/uploads/u1"})
+
+        with Hostile(respond) as evil:
+            creds = Credentials("ci", "hostile-Secret-0123")
+            client = RegistryClient(evil.host, BackendOptions(), credentials=creds)
+            client.upload_blob("app", b"config")
+            assert evil.saw_header("Authorization")  # the registry itself got them
+        assert other.count("PUT") == 1
+        assert not other.saw_header("Authorization")

@@ -4,6 +4,7 @@ recorded instead of done."""
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -15,6 +16,7 @@ import responses
 
 from ci_env.errors import RegistryError
 from ci_env.registries.base import BackendOptions
+from ci_env.registry import transport as transport_module
 from ci_env.registry.transport import (
     RateLimiter,
     Transport,
@@ -215,3 +217,26 @@ def test_a_pool_closed_by_the_pool_manager_is_not_reused() -> None:
         assert api.calls("HEAD") == 2
     finally:
         api.stop()
+
+
+def test_same_origin_is_scheme_host_and_port() -> None:
+    transport = Transport("registry.example", BackendOptions())  # https: not loopback
+    assert transport.same_origin("/v2/app/tags/list?last=a")
+    assert transport.same_origin("https://REGISTRY.example:443/v2/app/tags/list")
+    assert not transport.same_origin("http://registry.example/v2/app/tags/list")  # downgrade
+    assert not transport.same_origin("https://registry.example:8443/v2/")
+    assert not transport.same_origin("https://evil.example/v2/")
+    assert not transport.same_origin("https://registry.example.evil.example/v2/")
+
+
+def test_one_watchdog_thread_bounds_every_request() -> None:
+    # A timer thread per request cost ~0.4 ms; the shared watchdog fires only what is due.
+
+    early, late = transport_module._Watch(0.05), transport_module._Watch(60)
+    with late, early:
+        until = time.monotonic() + 5
+        while not early.fired and time.monotonic() < until:
+            time.sleep(0.01)
+    assert early.fired and not late.fired
+    names = [t.name for t in threading.enumerate()]
+    assert names.count("ci-env-watchdog") == 1

@@ -118,6 +118,31 @@ CASES: dict[str, Case] = {
     "opt apply and plan-out": cleanup("--apply-plan", "{tmp}/p.json", "--plan-out", "{tmp}/q"),
     "opt keep-list missing": cleanup("--keep-list", "/nonexistent/list.txt"),
     "opt unknown flag": cleanup("--delete-everything"),
+    # --- issue 16: inputs that crashed with a traceback or ran a real cleanup -------------------
+    "policy not utf-8": with_policy("version: 1\nkeep:\n  latest: \udcff\n", needs="UTF-8"),
+    "keep list not utf-8": cleanup("--keep-list", "{tmp}/policy.yml", policy="v1\n\udcfe\n"),
+    "latest superscript two": with_policy("version: 1\nkeep:\n  latest: \u00b2\n"),
+    "opt latest superscript": cleanup("--keep-latest", "\u00b2"),
+    "opt shard superscript": cleanup("--shard", "\u00b2/4"),
+    "opt timeout nan": cleanup("--timeout", "nan", needs="--timeout"),
+    "opt timeout inf": cleanup("--timeout", "inf"),
+    "env timeout nan": env_case(("cleanup", "--repo", "{repo}"), ("CIENV_TIMEOUT", "nan")),
+    "opt max attempts huge": cleanup("--max-retry-seconds", "1e999"),
+    "opt newer-than overflow": cleanup("--keep-newer-than", "99999999999w", needs="days"),
+    "opt older-than overflow": cleanup("--delete-older-than", "999999999d", needs="days"),
+    "policy duration overflow": with_policy("version: 1\ndelete:\n  older_than: 999999999d\n"),
+    "yaml nested 5000 deep": with_policy("version: 1\nkeep: " + "[" * 5000 + "]" * 5000 + "\n"),
+    "plan nested deep": cleanup("--apply-plan", "{tmp}/policy.yml", policy="[" * 100_000),
+    "regex backreference": cleanup("--delete-tag", r"(a)\1", needs="RE2"),
+    "regex lookahead in policy": with_policy("version: 1\nkeep:\n  tags: ['(?=v)v.*']\n"),
+    "env dry run maybe": env_case(
+        ("cleanup", "--repo", "{repo}", "--keep-latest", "0", "--keep-newer-than", "0s"),
+        ("CIENV_DRY_RUN", "maybe"),
+    ),
+    "env WERF dry run typo": env_case(
+        ("cleanup", "--repo", "{repo}", "--keep-latest", "0", "--keep-newer-than", "0s"),
+        ("WERF_DRY_RUN", "ture"),
+    ),
     # --- environment variables ----------------------------------------------------------------
     "env CIENV_REPO bad": env_case(("cleanup",), ("CIENV_REPO", "http://nope")),
     "env no repo at all": env_case(("cleanup",)),
@@ -253,7 +278,8 @@ def test_bad_input(
     config = write_auth_config(tmp_path / "docker", {seeded.host: (seeded.username, "x" * 8)})
     values = {"repo": f"{seeded.host}/bad/app", "host": seeded.host, "tmp": str(tmp_path)}
     if case.policy is not None:
-        (tmp_path / "policy.yml").write_text(case.policy)
+        # surrogateescape: a case may hold bytes that are not UTF-8 (`\udcff` is byte 0xff)
+        (tmp_path / "policy.yml").write_bytes(case.policy.encode("utf-8", "surrogateescape"))
     env = {"DOCKER_CONFIG": str(config), "HOME": str(tmp_path), "CIENV_TMP_DIR": str(tmp_path)}
     env.update({k: _fill(v, values) for k, v in case.env})
     argv = [_fill(a, values) for a in case.argv]

@@ -27,7 +27,6 @@ import base64
 import datetime as dt
 import json
 import os
-import socket
 import ssl
 import stat
 import threading
@@ -59,6 +58,7 @@ from tests.support import motoserver
 from tests.support.images import list_tags, push_image, tag
 from tests.support.ports import free_port
 from tests.support.registry import LocalRegistry
+from tests.support.tls import loopback_name, self_signed
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -618,52 +618,6 @@ def test_ecr_native_leaks_nothing(moto_server: str, session: Session) -> None:
 # --- TLS verification --------------------------------------------------------------------------
 
 
-def _loopback_name() -> str | None:
-    """This machine's host name when it resolves to loopback: a name that does not look like
-    loopback to ci-env (no plain-http allowance), served on 127.0.0.1."""
-    name = socket.gethostname()
-    if not name or name == "localhost" or "." in name and name.endswith(".localhost"):
-        return None
-    try:
-        address = socket.getaddrinfo(name, None, socket.AF_INET)[0][4][0]
-    except OSError:
-        return None
-    return name if address == "127.0.0.1" else None
-
-
-def _self_signed(directory: Path, name: str) -> tuple[Path, Path]:
-    from cryptography import x509  # noqa: PLC0415
-    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
-    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
-    from cryptography.x509.oid import NameOID  # noqa: PLC0415
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 class _V2Server:
     """A minimal `/v2/` endpoint (Basic challenge, one user) on 127.0.0.1, https or http,
     recording each request and whether it carried Authorization."""
@@ -709,11 +663,11 @@ class _V2Server:
 
 
 def test_tls_is_verified_and_plain_http_needs_asking(session: Session, tmp_path: Path) -> None:
-    name = _loopback_name()
+    name = loopback_name()
     if name is None:
         pytest.skip("no non-loopback-looking host name resolves to 127.0.0.1 here")
     password = SENTINELS["CIENV_REGISTRY_PASSWORD"]
-    cert = _self_signed(tmp_path, name)
+    cert = self_signed(tmp_path, name)
     tls = _V2Server(GEN_USER, password, cert)
     plain = _V2Server(GEN_USER, password, None)
     config = session.home / "docker"

@@ -73,6 +73,19 @@ def test_false_flags_and_empty_inputs_add_nothing() -> None:
     assert entrypoint.cli_args(env, in_container=False)[0] == ["cleanup"]
 
 
+@pytest.mark.parametrize(("name", "value"), [("dry_run", "maybe"), ("verbose", "ture")])
+def test_unknown_boolean_input_stops_with_exit_2(
+    name: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = inputs(command="cleanup", **{name: value})
+    with pytest.raises(SystemExit) as stop:
+        entrypoint.cli_args(env, in_container=False)
+    assert stop.value.code == 2
+    assert f"::error::input '{name.replace('_', '-')}' must be true or false" in (
+        capsys.readouterr().err
+    )
+
+
 def test_env_in_container_uses_the_mounted_home() -> None:
     args, _ = entrypoint.cli_args(inputs(command="env", login="false"), in_container=True)
     assert args == [
