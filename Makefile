@@ -24,11 +24,14 @@ define apt_install
 	  pkg=$${pair%%:*}; bin=$${pair##*:}; \
 	  command -v "$$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$$bin" ] || missing="$$missing $$pkg"; \
 	done; \
-	if [ ! -x $(PY) ]; then \
-	  trial=$$(mktemp -d); \
-	  $(PYTHON) -m venv "$$trial/v" >/dev/null 2>&1 || missing="$$missing python3-venv"; \
-	  rm -rf "$$trial"; \
-	fi; \
+	trial=$$(mktemp -d); \
+	for python in $(PYTHON) /usr/bin/python3; do \
+	  [ -x $(PY) ] && [ "$$python" = $(PYTHON) ] && continue; \
+	  command -v "$$python" >/dev/null 2>&1 || continue; \
+	  $$python -m venv "$$trial/v" >/dev/null 2>&1 || missing="$$missing python3-venv"; \
+	  rm -rf "$$trial/v"; \
+	done; \
+	rm -rf "$$trial"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo"; \
@@ -67,8 +70,13 @@ lint: venv
 typecheck: venv
 	$(PY) -m mypy
 
+# The suite runs with only the system's directories on PATH: every tool it uses is the one it
+# installed itself (venv scripts beside the interpreter, npm tools under the test cache), so a
+# tool installed by hand can neither stand in for one nor hide that one is missing.
+SYSTEM_PATH := /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
 pytest: venv
-	$(PY) -m pytest -q
+	env PATH=$(SYSTEM_PATH) $(PY) -m pytest -q
 
 test: deps lint typecheck pytest
 

@@ -20,6 +20,7 @@ from tests.commands.clirun import base_env, run_cli
 from tests.support import images
 from tests.support.faultproxy import FaultProxy, hook, status
 from tests.support.registry import LocalRegistry
+from tests.support.tools import check_jsonschema
 
 OLD = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 REPO = "grp/app"
@@ -322,10 +323,7 @@ def test_a_repository_with_nothing_to_delete_costs_its_listing_only(
         "v1.0.0": (None, "kept: does not match delete.tags"),
     }
     schema = Path(__file__).resolve().parents[2] / "docs" / "cleanup-report.schema.json"
-    checked = subprocess.run(
-        ["check-jsonschema", "--schemafile", str(schema), str(report)],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    checked = check_jsonschema("--schemafile", str(schema), str(report))
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 

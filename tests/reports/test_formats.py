@@ -12,6 +12,7 @@ from ci_env.cleanup.plan import Action, Plan, PlanItem, RepoPlan
 from ci_env.registries.base import Operation, OpKind
 from ci_env.reports import base as reports
 from tests.cleanup.fakes import digest
+from tests.support.tools import check_jsonschema
 
 WHEN = datetime(2025, 1, 1, tzinfo=UTC)
 SECRET = "s3cr3t-token-value"
@@ -71,18 +72,9 @@ def test_json_schema_fields_and_redaction(tmp_path: Path) -> None:
 
 def test_schema_file_validates_the_report(tmp_path: Path) -> None:
     schema = Path(__file__).resolve().parents[2] / "docs" / "cleanup-report.schema.json"
-    if not schema.exists():
-        pytest.skip("schema file not present")
     report = tmp_path / "r.json"
     report.write_text(reports.render("json", run_report()))
-    import subprocess
-
-    done = subprocess.run(
-        ["check-jsonschema", "--schemafile", str(schema), str(report)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = check_jsonschema("--schemafile", str(schema), str(report))
     assert done.returncode == 0, done.stdout + done.stderr
 
 

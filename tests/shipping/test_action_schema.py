@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import yaml
 
 import entrypoint
+from tests.support.tools import check_jsonschema
 
 ROOT = Path(__file__).resolve().parents[2]
 ACTION = ROOT / "action.yml"
@@ -22,8 +22,7 @@ def _action() -> dict[str, dict[str, object]]:
 
 
 def test_action_matches_github_actions_schema() -> None:
-    command = ["check-jsonschema", "--builtin-schema", "vendor.github-actions", str(ACTION)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    result = check_jsonschema("--builtin-schema", "vendor.github-actions", str(ACTION))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -34,8 +33,7 @@ def test_docs_workflow_examples_match_github_workflows_schema(tmp_path: Path) ->
     for number, block in enumerate(blocks):
         example = tmp_path / f"workflow-{number}.yml"
         example.write_text(block)
-        command = ["check-jsonschema", "--builtin-schema", "vendor.github-workflows", str(example)]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        result = check_jsonschema("--builtin-schema", "vendor.github-workflows", str(example))
         assert result.returncode == 0, result.stdout + result.stderr
 
 

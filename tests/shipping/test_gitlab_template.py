@@ -9,9 +9,11 @@ per-job config directory is gone.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
+import sysconfig
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,6 +22,8 @@ import pytest
 from tests.support import gitlab_ci_local
 from tests.support.images import list_tags, push_image
 from tests.support.registry import LocalRegistry
+from tests.support.tools import check_jsonschema as run_check_jsonschema
+from tests.support.wheels import checkout_wheel, lock_wheels
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "gitlab-ci-template.yml"
@@ -38,6 +42,7 @@ use-registry:
   stage: build
   extends: .ci-env
   script:
+    - command -v ci-env > "$OUT_DIR/ci-env-path"
     - echo "$DOCKER_CONFIG" > "$OUT_DIR/docker-config-path"
     - skopeo inspect --raw --tls-verify=false --authfile "$DOCKER_CONFIG/config.json"
       "docker://$CI_REGISTRY_IMAGE:keep-me" > "$OUT_DIR/manifest.json"
@@ -53,9 +58,9 @@ registry-cleanup:
 
 def check_jsonschema(schema: str, path: Path) -> subprocess.CompletedProcess[str]:
     # The gitlab-ci transform teaches its YAML loader GitLab's `!reference` tag.
-    command = ["check-jsonschema", "--builtin-schema", schema, "--data-transform", "gitlab-ci"]
-    command.append(str(path))
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+    return run_check_jsonschema(
+        "--builtin-schema", schema, "--data-transform", "gitlab-ci", str(path)
+    )
 
 
 def test_template_matches_gitlab_ci_schema() -> None:
@@ -113,13 +118,20 @@ def test_pipeline_logs_in_uses_credentials_cleans_up_and_disposes(
         # The local registry speaks the plain Docker Registry API, not GitLab's.
         "CIENV_REPO_CONTAINER_REGISTRY": "default",
         "CIENV_CLEANUP_ARGS": "--keep-latest 1 --keep-newer-than 0s",
+        # ci-env is not on the shell runner: each job installs the wheel built from this
+        # checkout, pinned by path, with its locked dependencies and no index.
+        "CIENV_PIP_SPEC": str(checkout_wheel(tmp_path / "dist")),
+        "CIENV_PIP_ARGS": f"--no-index --find-links {lock_wheels()}",
     }
     project = _project(tmp_path, out)
-    result = gitlab_ci_local.run(binary, project, ["use-registry", "registry-cleanup"], variables)
+    jobs = ["use-registry", "registry-cleanup"]
+    result = gitlab_ci_local.run(binary, project, jobs, variables, env=_runner_env())
     log = result.stdout + result.stderr
     assert result.returncode == 0, log
     assert registry.password not in log
 
+    installed = (out / "ci-env-path").read_text().strip()
+    assert "/ci-env-venv-" in installed, f"the job ran {installed}, not the pinned wheel"
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["schemaVersion"] == 2
     docker_config = Path((out / "docker-config-path").read_text().strip())
@@ -129,5 +141,14 @@ def test_pipeline_logs_in_uses_credentials_cleans_up_and_disposes(
     assert list_tags(registry, "group/app") == ["keep-me"]
     report = json.loads((out / "report.json").read_text())
     assert report["totals"].get("deleted") == 3, report
-    leftovers = list(Path("/tmp").glob("ci-env-job-*.sh"))
+    leftovers = [*Path("/tmp").glob("ci-env-job-*.sh"), *Path("/tmp").glob("ci-env-venv-*")]
     assert not [p for p in leftovers if p.stat().st_mtime > out.stat().st_mtime]
+
+
+def _runner_env() -> dict[str, str]:
+    """This environment without the suite's venv on PATH: the runner has no ci-env of its own."""
+    scripts = os.path.realpath(sysconfig.get_path("scripts"))
+    path = [
+        p for p in os.environ.get("PATH", "").split(os.pathsep) if os.path.realpath(p) != scripts
+    ]
+    return {**os.environ, "PATH": os.pathsep.join(path)}
