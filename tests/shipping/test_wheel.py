@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,14 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import dockerd
+from tests.support import wheels
 from tests.support.images import list_tags, push_image
 from tests.support.registry import LocalRegistry
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
-SOURCES = ("ci_env", "pyproject.toml", "README.md", "LICENSE")
 SDKS = ("boto3", "github", "gitlab", "kubernetes")
 
 
@@ -47,25 +44,16 @@ class Venv:
 
 @pytest.fixture(scope="module")
 def base_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Venv]:
-    wheelhouse = dockerd.wheels(ROOT / "requirements.lock")  # cached; no index below
-    offline = ["--no-index", "--find-links", str(wheelhouse), "--quiet"]
-    tree = tmp_path_factory.mktemp("source")  # a copy: building in place leaves build/ behind
-    for name in SOURCES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, tree / name, ignore=shutil.ignore_patterns("__pycache__"))
-        elif source.exists():
-            shutil.copy2(source, tree / name)
-    dist = tmp_path_factory.mktemp("dist")
-    pip = [sys.executable, "-m", "pip", "wheel", "--no-deps", *offline, "--wheel-dir", str(dist)]
-    subprocess.run([*pip, str(tree)], check=True, timeout=300)
-    wheel = next(dist.glob("ci_env-*.whl"))
+    wheel = wheels.checkout_wheel(tmp_path_factory.mktemp("dist"))
     venv = tmp_path_factory.mktemp("venv")
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    install = [str(venv / "bin" / "python"), "-m", "pip", "install", *offline, str(wheel)]
+    # --without-pip, then this pip installs into it: ensurepip would double the time.
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    # No index: only the locked wheels, so what gets installed is what the base requires.
+    offline = ["--quiet", "--no-index", "--find-links", str(wheels.lock_wheels())]
+    target = ["--python", str(venv / "bin" / "python")]
+    install = [sys.executable, "-m", "pip", *target, "install", *offline, str(wheel)]
     subprocess.run(install, check=True, timeout=300, env={**os.environ, "PIP_CONSTRAINT": ""})
-    home = tmp_path_factory.mktemp("home")
-    yield Venv(venv / "bin", home)
+    yield Venv(venv / "bin", tmp_path_factory.mktemp("home"))
 
 
 def test_the_base_install_has_no_sdk(base_venv: Venv) -> None:

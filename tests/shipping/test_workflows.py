@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.support import actionlint
+from tests.support import actionlint, tools
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
-ZIZMOR = Path(sys.executable).parent / "zizmor"
 
 
 def _run(*command: str) -> subprocess.CompletedProcess[str]:
@@ -38,7 +36,7 @@ def test_there_are_ci_and_release_workflows() -> None:
     ],
 )
 def test_github_schemas(schema: str, paths: list[Path]) -> None:
-    result = _run("check-jsonschema", "--builtin-schema", schema, *map(str, paths))
+    result = tools.check_jsonschema("--builtin-schema", schema, *map(str, paths))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -52,7 +50,8 @@ def test_actionlint() -> None:
 
 def test_zizmor_offline() -> None:
     # --offline: no GitHub API (no token, no network); .github/zizmor.yml is picked up.
-    result = _run(str(ZIZMOR), "--offline", "--no-progress", ".github/workflows", "action.yml")
+    zizmor = tools.venv_script("zizmor")
+    result = _run(zizmor, "--offline", "--no-progress", ".github/workflows", "action.yml")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
