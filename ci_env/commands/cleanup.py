@@ -63,7 +63,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="REPO",
         help="repository (repeatable; REPO/* = all under REPO); default CIENV_REPO, then WERF_REPO",
     )
-    add("--shard", metavar="I/N", help="only the I-th of N stable shares of the repositories")
+    add(
+        "--shard",
+        metavar="I/N",
+        help="only the I-th of N stable shares of the repositories; `auto`: GitLab's "
+        "`parallel: N` (CI_NODE_INDEX/CI_NODE_TOTAL; no sharding outside one)",
+    )
     add("--policy", metavar="FILE", help="policy YAML (version: 1); env CIENV_POLICY")
     rules = parser.add_argument_group("policy options (override the policy file)")
     rules.add_argument("--keep-latest", type=_count, metavar="N", help="keep the N newest images")
@@ -165,6 +170,13 @@ class _Run:
             self.backends[key] = found.backend(registry, self.options)
         return self.backends[key]
 
+    def shard(self) -> tuple[int, int] | None:
+        text = self.args.shard or ""
+        if text == "auto":
+            index, total = self.env.get("CI_NODE_INDEX", ""), self.env.get("CI_NODE_TOTAL", "")
+            text = f"{index}/{total}" if index and total else ""
+        return planner.parse_shard(text) if text else None
+
     def repositories(self) -> list[tuple[Backend, str]]:
         default = settings.cienv("REPO", env=self.env)
         names = self.args.repo or ([default] if default else [])
@@ -173,7 +185,7 @@ class _Run:
                 "no repository to clean up",
                 "pass --repo HOST/PATH (repeatable, HOST/PREFIX/* for many) or set CIENV_REPO",
             )
-        shard = planner.parse_shard(self.args.shard) if self.args.shard else None
+        shard = self.shard()
         found: list[tuple[Backend, str]] = []
         for text in names:
             wildcard = text.strip().endswith("*")

@@ -6,9 +6,7 @@ a registry that needs an SDK says which extra to install, and deletes nothing.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -44,16 +42,8 @@ class Venv:
 
 @pytest.fixture(scope="module")
 def base_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Venv]:
-    wheel = wheels.checkout_wheel(tmp_path_factory.mktemp("dist"))
-    venv = tmp_path_factory.mktemp("venv")
-    # --without-pip, then this pip installs into it: ensurepip would double the time.
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    # No index: only the locked wheels, so what gets installed is what the base requires.
-    offline = ["--quiet", "--no-index", "--find-links", str(wheels.lock_wheels())]
-    target = ["--python", str(venv / "bin" / "python")]
-    install = [sys.executable, "-m", "pip", *target, "install", *offline, str(wheel)]
-    subprocess.run(install, check=True, timeout=300, env={**os.environ, "PIP_CONSTRAINT": ""})
-    yield Venv(venv / "bin", tmp_path_factory.mktemp("home"))
+    bin_dir = wheels.installed_venv(tmp_path_factory.mktemp("install"))
+    yield Venv(bin_dir, tmp_path_factory.mktemp("home"))
 
 
 def test_the_base_install_has_no_sdk(base_venv: Venv) -> None:
