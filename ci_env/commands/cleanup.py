@@ -10,6 +10,7 @@ Exit: 0 done, 1 some deletions failed (or a repository failed closed), 2 bad inp
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -101,7 +102,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--apply-plan", metavar="FILE", help="apply a saved plan (re-checks tags)")
     run.add_argument("--parallel", type=_count, default=8, metavar="N", help="workers (8)")
     run.add_argument("--report-json", metavar="FILE", help="write the JSON report here")
-    run.add_argument("--verbose", dest="show_kept", action="store_true", help="list kept tags")
+    run.add_argument(
+        "-v",
+        "--verbose",
+        dest="show_kept",
+        action="store_true",
+        help="list kept tags too, and log requests and decisions (as `ci-env -v`)",
+    )
     backend_layer.add_backend_arguments(parser)
 
 
@@ -272,11 +279,33 @@ def _report(
     return code
 
 
+# Options that shape a plan: a saved plan is applied as it is, so they would be ignored.
+_POLICY_OPTIONS = (
+    "policy", "keep_latest", "keep_newer_than", "keep_tag", "keep_list", "keep_semver",
+    "keep_git", "commits_per_branch", "delete_tag", "delete_older_than", "untagged",
+    "keep_orphan_referrers",
+)  # fmt: skip
+
+
+def _refuse_policy_options(args: argparse.Namespace) -> None:
+    given = [name for name in _POLICY_OPTIONS if getattr(args, name) not in (None, False)]
+    if given:
+        options = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise UsageError(
+            f"--apply-plan applies the saved plan as it is; it cannot take {options}",
+            "drop them, or make a new plan with them (--plan-out FILE) and apply that",
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     env = settings.environ()
     dry_run = bool(args.dry_run or settings.flag(settings.cienv("DRY_RUN", env=env)))
     if args.apply_plan and args.plan_out:
         raise UsageError("--apply-plan and --plan-out do not go together", "use one of them")
+    if args.show_kept:
+        logging.getLogger().setLevel(logging.DEBUG)  # `cleanup -v` is also `ci-env -v`
+    if args.apply_plan:
+        _refuse_policy_options(args)
     saved = plans.load(args.apply_plan) if args.apply_plan else None
     rules = None if saved else load_rules(args, env)
     run = _Run(args, env, backend_layer.backend_options(args, env), providers.select("auto", env))
