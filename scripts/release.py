@@ -123,7 +123,8 @@ def pin(version: str, digest: str) -> None:
     if count != 1:
         raise ReleaseError("action.yml has no `image: Dockerfile` line to pin")
     action.write_text(text)
-    for path in [ROOT / "gitlab-ci-template.yml", *ROOT.glob("templates/*/template.yml")]:
+    templates = [ROOT / "gitlab-ci-template.yml", *ROOT.glob("templates/*/template.yml")]
+    for path in (path for path in templates if path.exists()):
         pinned = re.sub(
             re.escape(f"{IMAGE}:{version}") + r"(?!@)",
             f"{IMAGE}:{version}@{digest}",
