@@ -184,19 +184,31 @@ def run_cli(args: list[str], env: Mapping[str, str], stdin: str | None) -> int:
         process.stdin.write(stdin + "\n")
         process.stdin.close()
     assert process.stderr is not None
+    annotated: set[str] = set()
     for line in process.stderr:
-        sys.stderr.write(annotate(line))
+        sys.stderr.write(annotate(line, annotated))
         sys.stderr.flush()
     return process.wait()
 
 
-# `error: ...` from the CLI, `ci-env cleanup: error: ...` from argparse.
+# `error: ...` from the CLI, `ci-env cleanup: error: ...` from argparse; `warning: ...`.
 FATAL = re.compile(r"^(?:ci-env[\w -]*: )?error: ")
+WARNING = re.compile(r"^warning: ")
 
 
-def annotate(line: str) -> str:
-    match = FATAL.match(line)
-    return f"::error::{line[match.end() :]}" if match else line
+def annotate(line: str, annotated: set[str] | None = None) -> str:
+    """A CLI `error:`/`warning:` line as an annotation, once: a command that annotated an
+    error itself (`::error::error: ...`) also prints the plain line, which stays plain."""
+    seen = annotated if annotated is not None else set()
+    if line.startswith("::error::"):
+        seen.add(line.removeprefix("::error::").removeprefix("error: ").strip())
+        return line
+    if match := FATAL.match(line):
+        message = line[match.end() :]
+        return line if message.strip() in seen else f"::error::{message}"
+    if match := WARNING.match(line):
+        return f"::warning::{line[match.end() :]}"
+    return line
 
 
 def host_path(text: str, runner_temp: str) -> str:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib.abc
 import sys
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from importlib.machinery import ModuleSpec
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -63,3 +65,16 @@ def test_an_installed_module_loads_on_first_use() -> None:
 def test_a_missing_module_that_is_no_extra_is_an_import_error() -> None:
     with pytest.raises(ModuleNotFoundError):
         lazy.module("no_such_module_of_ci_env")
+
+
+def test_threads_that_use_a_module_first_at_once_all_see_it_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # importlib's LazyLoader (3.11) let the second thread see a half-run module.
+    (tmp_path / "slow_sdk_for_test.py").write_text("import time\ntime.sleep(0.3)\nVALUE = 42\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "slow_sdk_for_test", raising=False)
+    slow = lazy.module("slow_sdk_for_test")
+    with ThreadPoolExecutor(8) as pool:
+        values = list(pool.map(lambda _: slow.VALUE, range(8)))
+    assert values == [42] * 8

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -151,7 +152,26 @@ def load_rules(args: argparse.Namespace, env: Mapping[str, str]) -> Rules:
     if keep_list:
         names = policy_file.load_keep_list(keep_list)
         rules = rules.replace(keep_list_file=keep_list, keep_list=names)
+    _warn_globs(rules)
     return rules
+
+
+# A tag pattern made only of name characters and `*`, with a `*` that follows no `.`: written as
+# a glob (snok's and dataaxiom's cleanup actions take globs), but matched as a full regex.
+_GLOB_LIKE = re.compile(r"[\w.-]*(?<![.])\*[\w.*-]*")
+
+
+def _warn_globs(rules: Rules) -> None:
+    for where, patterns in (("keep", rules.keep_tags), ("delete", rules.delete_tags)):
+        for pattern in patterns:
+            if _GLOB_LIKE.fullmatch(pattern):
+                regex = re.sub(r"(?<![.])\*", ".*", pattern)
+                print(
+                    f"warning: {where} tag pattern {pattern!r} looks like a glob, but it is a "
+                    "regular expression matched against the whole tag (`*` repeats the "
+                    f"character before it); for the glob write {regex!r}",
+                    file=sys.stderr,
+                )
 
 
 # ---- one run ---------------------------------------------------------------------------------
@@ -271,7 +291,8 @@ def _report(
     if quiet:
         return code
     for repo in report.repos:
-        run.provider.section_start(f"cleanup {repo.name}", f"cleanup {repo.name}", sys.stdout)
+        title = f"cleanup {repo.name}: {human.summary(repo)}"  # counts visible while folded
+        run.provider.section_start(f"cleanup {repo.name}", title, sys.stdout)
         print(secrets.redact("\n".join(human.render_repo(repo, options))))
         run.provider.section_end(f"cleanup {repo.name}", sys.stdout)
     print(secrets.redact("\n".join(human.render_totals(report))))

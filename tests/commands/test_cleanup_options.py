@@ -36,3 +36,44 @@ def test_apply_plan_refuses_policy_options(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     assert "cannot take --keep-latest, --keep-tag" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_glob_looking_tag_pattern_is_warned_about(
+    registry: LocalRegistry, tmp_path: Path
+) -> None:
+    images.push_image(registry, "grp/app", "v1", created=dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
+    env = base_env(tmp_path, DOCKER_CONFIG=str(registry.write_docker_config(tmp_path / "d")))
+    repo = f"{registry.host}/grp/app"
+    glob = run_cli("cleanup", "--repo", repo, "--keep-tag", "v*", "--dry-run", env=env)
+    assert glob.returncode == 0, glob.stderr
+    assert "warning: keep tag pattern 'v*' looks like a glob" in glob.stderr
+    assert "write 'v.*'" in glob.stderr
+    assert "would-delete  v1" in glob.stdout  # as the warning says: `v*` does not keep v1
+    regex = run_cli("cleanup", "--repo", repo, "--keep-tag", "v.*", "--dry-run", env=env)
+    assert "warning" not in regex.stderr and "kept" in regex.stdout
+
+
+def test_group_titles_carry_the_counts(registry: LocalRegistry, tmp_path: Path) -> None:
+    images.push_image(registry, "grp/app", "v1", created=dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
+    summary = tmp_path / "summary.md"
+    env = base_env(
+        tmp_path,
+        DOCKER_CONFIG=str(registry.write_docker_config(tmp_path / "d")),
+        GITHUB_ACTIONS="true",
+        GITHUB_STEP_SUMMARY=str(summary),
+    )
+    repo = f"{registry.host}/grp/app"
+    result = run_cli("cleanup", "--repo", repo, "--keep-tag", "v1", "--dry-run", env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"::group::cleanup {repo}: 1 kept\n" in result.stdout
+
+
+def test_an_unreachable_registry_is_not_nothing_to_do(
+    registry: LocalRegistry, tmp_path: Path
+) -> None:
+    env = base_env(tmp_path, DOCKER_CONFIG=str(registry.write_docker_config(tmp_path / "d")))
+    repos = ["--repo", f"{registry.host}/grp/app", "--repo", "127.0.0.1:9/grp/app"]
+    result = run_cli("cleanup", *repos, "--dry-run", env=env, timeout=120)
+    assert result.returncode != 0
+    assert "127.0.0.1:9/grp/app (default): not planned\n" in result.stdout, result.stdout
+    assert "FAILED CLOSED" in result.stdout

@@ -271,3 +271,13 @@ def test_registry_auth_that_is_not_a_list_of_logins_is_refused(tmp_path: Path) -
     result = _run("entrypoint.py", env, tmp_path)
     assert result.returncode != 0
     assert "::error::input 'registry-auth' must be a YAML list" in result.stdout + result.stderr
+
+
+def test_one_error_is_one_annotation(registry: LocalRegistry, tmp_path: Path) -> None:
+    (tmp_path / "runner-temp").mkdir()
+    login = inputs(
+        command="env", registry=registry.host, username=registry.username, password="wrong-pw"
+    )
+    result = _run("entrypoint.py", {**_github(tmp_path), **login}, tmp_path)
+    assert result.returncode == 3, result.stderr
+    assert (result.stdout + result.stderr).count("::error::") == 1, result.stdout + result.stderr
