@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support import gitlab_ci_local, wheels
+from tests.support import gitlab_ci_local
 from tests.support.images import list_tags, push_image
 from tests.support.registry import LocalRegistry
 from tests.support.tools import check_jsonschema
@@ -117,7 +117,9 @@ def _project(tmp_path: Path) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.timeout(1500)  # a first install of gitlab-ci-local compiles re2
-def test_component_shards_clean_every_repository(registry: LocalRegistry, tmp_path: Path) -> None:
+def test_component_shards_clean_every_repository(
+    registry: LocalRegistry, tmp_path: Path, base_install: Path
+) -> None:
     try:
         binary = gitlab_ci_local.ensure()
     except gitlab_ci_local.Unavailable as error:
@@ -137,8 +139,7 @@ def test_component_shards_clean_every_repository(registry: LocalRegistry, tmp_pa
         "CIENV_REPO_CONTAINER_REGISTRY": "default",  # plain Docker Registry API, not GitLab's
     }
     # The image is ignored by the shell executor: ci-env comes from the checkout's wheel.
-    bin_dir = wheels.installed_venv(tmp_path / "install")
-    env = {"PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path)}
+    env = {"PATH": f"{base_install}:/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path)}
     result = gitlab_ci_local.run(binary, _project(tmp_path), ["ci-env-cleanup"], variables, env=env)
     log = result.stdout + result.stderr
     assert result.returncode == 0, log

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import wheels
 from tests.support.images import list_tags, push_image
 from tests.support.registry import LocalRegistry
 
@@ -41,9 +40,8 @@ class Venv:
 
 
 @pytest.fixture(scope="module")
-def base_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Venv]:
-    bin_dir = wheels.installed_venv(tmp_path_factory.mktemp("install"))
-    yield Venv(bin_dir, tmp_path_factory.mktemp("home"))
+def base_venv(base_install: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Venv]:
+    yield Venv(base_install, tmp_path_factory.mktemp("home"))
 
 
 def test_the_base_install_has_no_sdk(base_venv: Venv) -> None:
