@@ -254,6 +254,11 @@ def test_action_env_login_cleanup_and_post(
     # A later step on the host uses the credentials through DOCKER_CONFIG alone.
     assert skopeo_inspect(registry, "octo/app:main", docker_config=host_config) is not None
 
+    if runner_uid == 0:
+        # A root runner: the same files, root's; the cleanup step is the hosted case's.
+        _post_step(image, runner, runs, state, host_config)
+        return
+
     # Step 2: command cleanup, with DOCKER_CONFIG as the runner translates it for a container.
     code, log, files = runner.run(
         image.client,
@@ -281,7 +286,13 @@ def test_action_env_login_cleanup_and_post(
     assert "octo/app" in summary and "|" in summary, summary
     assert list_tags(registry, "octo/app") == ["main"]
 
-    # Post step: the per-job config is removed at job end.
+    _post_step(image, runner, runs, state, host_config)
+
+
+def _post_step(
+    image: Built, runner: Runner, runs: dict[str, str], state: str, host_config: Path
+) -> None:
+    """The post step removes the per-job config at job end."""
     code, log, _ = runner.run(
         image.client,
         {"command": "env"},
