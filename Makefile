@@ -13,7 +13,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # Debian package -> the binary that shows it is installed.
 APT_TOOLS := docker-registry:docker-registry skopeo:skopeo apache2-utils:htpasswd rsync:rsync \
-             docker.io:dockerd debootstrap:debootstrap
+             docker.io:dockerd debootstrap:debootstrap npm:npm
 DEMO_APT_TOOLS := docker-registry:docker-registry skopeo:skopeo apache2-utils:htpasswd
 
 .PHONY: demo test lint typecheck pytest deps system-deps tools venv clean
@@ -54,9 +54,13 @@ venv: $(VENV)/.installed
 # (~6 min on 2 cores) the first time only. If it cannot be installed those tests say why.
 tools: venv
 	@$(PY) -c 'from tests.support.gitlab_ci_local import ensure; print("gitlab-ci-local:", ensure())' \
-	  || echo "gitlab-ci-local unavailable; its tests will be skipped with the reason"
+	  || echo "gitlab-ci-local unavailable; its tests will say why"
 	@$(PY) -c 'from tests.support.actionlint import ensure; print("actionlint:", ensure())' \
-	  || echo "actionlint unavailable; its test will be skipped with the reason"
+	  || echo "actionlint unavailable; its test will say why"
+	@# debootstrap of the image tests' base (minutes, once per cache) runs here, not inside a
+	@# test's timeout.
+	@$(PY) -c 'from tests.support.dockerd import rootfs_tarball as t; print("image base:", t())' \
+	  || echo "debootstrap failed; the image tests will say why"
 
 deps: system-deps venv tools
 

@@ -1,84 +1,41 @@
-"""Git-aware retention: which image tags belong to something still alive in git.
+"""The git side of `keep.git`: origin's branches and tags, and the commit graph behind them.
 
-A tag is *live* when it equals a live branch name or its GitLab slug, a git tag name, or a
-commit SHA (full, or a 7+ character prefix) among the last N commits of a live branch (and the
-commit a git tag points at). Live refs come from `git ls-remote origin`, so a shallow CI clone
-still sees every branch; recent commits come from the local history where the clone has it,
-otherwise only the branch head counts. `live_reason` is pure; `read_live_refs` runs git.
+Like werf, the clone is first brought up to date with origin (branches into
+`refs/remotes/origin/*`, tags pruned to origin's, the history unshallowed), because CI clones
+are shallow and often hold one branch; a history that is still shallow afterwards is an error,
+never taken for the whole one. `read_history` runs git; the decisions are in `keep_policies`.
 """
 
 from __future__ import annotations
 
-import bisect
 import logging
 import re
 import subprocess
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
+from ci_env.cleanup.keep_policies import Commit, GitRef, History, RefKind
 from ci_env.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
-_SHA_TAG = re.compile(r"[0-9a-f]{7,40}")
-_GIT_TIMEOUT = 120.0
+_GIT_TIMEOUT = 300.0
+_USERINFO = re.compile(r"([a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
+_FETCH_HINT = (
+    "keep.git needs origin's full history: check out with `fetch-depth: 0` (GitHub "
+    "actions/checkout) or `GIT_DEPTH: 0` (GitLab CI), or run `git fetch --unshallow origin`"
+)
+# `%(*...)` is the object an annotated tag points at; empty for a branch or lightweight tag.
+_REF_FORMAT = "%09".join(
+    ("%(refname)", "%(objecttype)", "%(objectname)", "%(*objecttype)", "%(*objectname)")
+    + ("%(creatordate:unix)",)  # tagger date of an annotated tag, else the committer date
+)
 
 
-def slug(ref: str) -> str:
-    """GitLab's CI_COMMIT_REF_SLUG: lowercase, non-[a-z0-9] -> '-', 63 bytes, no edge dashes."""
-    return re.sub(r"[^a-z0-9]", "-", ref.lower())[:63].strip("-")
-
-
-@dataclass(frozen=True)
-class LiveRefs:
-    branches: frozenset[str] = frozenset()
-    tags: frozenset[str] = frozenset()
-    commits: Mapping[str, str] = field(default_factory=dict)  # full SHA -> what keeps it
-    _slugs: Mapping[str, str] = field(init=False, repr=False, compare=False)
-    _shas: tuple[str, ...] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        # Frozen: derived lookup tables are set once here.
-        object.__setattr__(self, "_slugs", {slug(branch): branch for branch in self.branches})
-        object.__setattr__(self, "_shas", tuple(sorted(self.commits)))
-
-    def live_reason(self, tag: str) -> str | None:
-        """Why `tag` is live ("live branch main", ...), or None when nothing in git keeps it."""
-        if tag in self.branches:
-            return f"live branch {tag}"
-        if tag in self.tags:
-            return f"git tag {tag}"
-        if tag in self._slugs:
-            return f"slug of live branch {self._slugs[tag]}"
-        if _SHA_TAG.fullmatch(tag):
-            index = bisect.bisect_left(self._shas, tag)
-            if index < len(self._shas) and self._shas[index].startswith(tag):
-                return f"commit of {self.commits[self._shas[index]]}"
-        return None
-
-
-def parse_ls_remote(text: str) -> tuple[dict[str, str], dict[str, str]]:
-    """`git ls-remote` output -> (branch -> head SHA, tag -> commit SHA, peeled when annotated)."""
-    branches: dict[str, str] = {}
-    tags: dict[str, str] = {}
-    for line in text.splitlines():
-        sha, _, ref = line.partition("\t")
-        if ref.startswith("refs/heads/"):
-            branches[ref.removeprefix("refs/heads/")] = sha
-        elif ref.startswith("refs/tags/"):
-            name = ref.removeprefix("refs/tags/")
-            # `v1^{}` is the commit an annotated tag points at; it wins over the tag object.
-            if name.endswith("^{}"):
-                tags[name.removesuffix("^{}")] = sha
-            else:
-                tags.setdefault(name, sha)
-    return branches, tags
-
-
-def _git(git_dir: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _git(git_dir: str, *args: str, feed: str = "") -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(
             ["git", "-C", git_dir, *args],
+            input=feed,
             capture_output=True,
             text=True,
             timeout=_GIT_TIMEOUT,
@@ -91,33 +48,110 @@ def _git(git_dir: str, *args: str) -> subprocess.CompletedProcess[str]:
         ) from None
 
 
-def _recent(git_dir: str, sha: str, count: int) -> list[str]:
-    """The last `count` commits up to `sha` that the local clone has (just `sha` otherwise)."""
-    if count <= 1:
-        return [sha]
-    result = _git(git_dir, "rev-list", f"--max-count={count}", sha)
-    if result.returncode != 0:
-        return [sha]
-    return result.stdout.split() or [sha]
+def _headline(stderr: str) -> str:
+    """git's first `fatal:`/`error:` line (the rest is advice), else its last line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith(("fatal:", "error:"))]
+    return (errors or lines or ["no message"])[0 if errors else -1]
 
 
-def read_live_refs(git_dir: str, commits_per_branch: int) -> LiveRefs:
-    """Ask `origin` for its branches and tags; a failure is a usage error, never 'nothing live'."""
-    result = _git(git_dir, "ls-remote", "--heads", "--tags", "origin")
+def scrub(text: str) -> str:
+    """Drop user:password from URLs: CI clones often carry a token in origin's URL (GitLab's
+    `gitlab-ci-token:<job token>@`); git hides it in most messages, this makes sure."""
+    return _USERINFO.sub(r"\1***@", text)
+
+
+def _checked(git_dir: str, *args: str, hint: str, feed: str = "") -> str:
+    result = _git(git_dir, *args, feed=feed)
     if result.returncode != 0:
-        raise UsageError(
-            f"keep.git: `git ls-remote origin` failed in {git_dir!r}: {result.stderr.strip()}",
-            "run cleanup in a checkout whose `origin` is reachable (set --git-dir), "
-            "or drop keep.git",
-        )
-    branches, tags = parse_ls_remote(result.stdout)
-    commits: dict[str, str] = {}
-    for name, sha in tags.items():
-        commits[sha] = f"git tag {name}"
-    for name, head in branches.items():
-        for sha in _recent(git_dir, head, commits_per_branch):
-            commits[sha] = f"live branch {name}"
-    logger.debug(
-        "keep.git: %d branches, %d tags, %d commits", len(branches), len(tags), len(commits)
+        command = f"git {args[0]}" + (" origin" if "origin" in args else "")
+        problem = scrub(_headline(result.stderr))
+        raise UsageError(f"keep.git: `{command}` failed in {git_dir!r}: {problem}", hint)
+    return result.stdout
+
+
+def is_shallow(git_dir: str) -> bool:
+    out = _checked(
+        git_dir,
+        "rev-parse",
+        "--is-shallow-repository",
+        hint="run cleanup in a git checkout (set --git-dir), or drop keep.git",
     )
-    return LiveRefs(frozenset(branches), frozenset(tags), commits)
+    return out.strip() == "true"
+
+
+def fetch_origin(git_dir: str) -> None:
+    """Origin's branches and tags, pruned, with the whole history (werf does the same)."""
+    # Explicit refspecs: `--tags` next to `--prune-tags` keeps local tags origin lacks.
+    args = ["fetch", "--quiet", "--prune", "--force"]
+    if is_shallow(git_dir):
+        logger.info("keep.git: the clone is shallow; fetching origin's full history")
+        args.append("--unshallow")
+    _checked(
+        git_dir,
+        *args,
+        "origin",
+        "+refs/heads/*:refs/remotes/origin/*",
+        "+refs/tags/*:refs/tags/*",
+        hint=_FETCH_HINT + "; origin must be reachable from this job",
+    )
+    if is_shallow(git_dir):
+        raise UsageError(f"keep.git: the clone in {git_dir!r} is still shallow", _FETCH_HINT)
+
+
+def _when(text: str) -> datetime:
+    return datetime.fromtimestamp(int(text or 0), UTC)
+
+
+def parse_refs(text: str) -> list[GitRef]:
+    """`git for-each-ref` lines (see _REF_FORMAT) -> origin branches and tags on commits."""
+    refs: list[GitRef] = []
+    for line in text.splitlines():
+        name, kind, sha, peeled_kind, peeled, date = (line.split("\t") + [""] * 6)[:6]
+        if name.startswith("refs/remotes/origin/") and kind == "commit":
+            branch = name.removeprefix("refs/remotes/origin/")
+            if branch != "HEAD":
+                refs.append(GitRef(RefKind.BRANCH, branch, sha, _when(date)))
+        elif name.startswith("refs/tags/"):
+            commit = sha if kind == "commit" else peeled if peeled_kind == "commit" else ""
+            if commit:  # a tag of a tree, a blob or a tag of a tag points at no commit
+                refs.append(
+                    GitRef(RefKind.TAG, name.removeprefix("refs/tags/"), commit, _when(date))
+                )
+    return refs
+
+
+def parse_log(text: str) -> dict[str, Commit]:
+    """`git log --format='%H %ct %P'` -> SHA -> Commit(committer date, parents)."""
+    commits: dict[str, Commit] = {}
+    for line in text.splitlines():
+        sha, date, *parents = line.split()
+        commits[sha] = Commit(_when(date), tuple(parents))
+    return commits
+
+
+def read_history(git_dir: str, *, fetch: bool = True) -> History:
+    """Origin's references and every commit reachable from them."""
+    if fetch:
+        fetch_origin(git_dir)
+    elif is_shallow(git_dir):
+        raise UsageError(f"keep.git: the clone in {git_dir!r} is shallow", _FETCH_HINT)
+    hint = "run cleanup in a git checkout with an `origin` remote (set --git-dir)"
+    listed = _checked(
+        git_dir,
+        "for-each-ref",
+        f"--format={_REF_FORMAT}",
+        "refs/remotes/origin",
+        "refs/tags",
+        hint=hint,
+    )
+    refs = parse_refs(listed)
+    heads = "".join(sorted({ref.commit + "\n" for ref in refs}))  # on stdin: no argv limit
+    log = (
+        _checked(git_dir, "log", "--stdin", "--format=%H %ct %P", hint=hint, feed=heads)
+        if heads
+        else ""
+    )
+    commits = parse_log(log)
+    logger.debug("keep.git: %d references, %d commits", len(refs), len(commits))
+    return History(tuple(refs), commits)

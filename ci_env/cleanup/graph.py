@@ -10,7 +10,9 @@ and cosign `.sig/.att/.sbom` tags). With that set of *needed* digests:
 - the children of a deleted index (nested ones too) are deleted after it unless something kept
   needs them: they are parts of that image, not images of their own, so `untagged: keep` does
   not keep them (that is how GHCR and ECR fill up with orphaned platform manifests);
-- a needed manifest that cannot be read fails the repository closed, naming the kept tag.
+- a needed manifest that cannot be read fails the repository closed, naming the kept tag;
+- `pinned` digests (in use by a workload) are needed like kept tags wherever the graph meets
+  them, even unlisted (a platform manifest that a pod runs, inside an index being deleted).
 
 The graph does no I/O: the caller loops `wants()` -> read -> `learn(...)` until nothing is
 wanted, then takes `items()`. Manifests are only read where they can have children: digests
@@ -59,8 +61,11 @@ class DigestGraph:
         *,
         keep_orphan_referrers: bool = False,
         use_referrers_api: bool = False,
+        pinned: Mapping[str, str] | None = None,
     ) -> None:
         self.items_in = list(items)
+        # digest -> "an image in use by ..."; a root label no tag can spell (tags have no spaces)
+        self.pinned = {digest: f"an image {who}" for digest, who in (pinned or {}).items()}
         self.keep_orphans = keep_orphan_referrers
         self.use_api = use_referrers_api
         self.media = {image.digest: image.media_type for image in images}
@@ -117,7 +122,15 @@ class DigestGraph:
             part = item.tag is None and item.digest in parts
             if item.action is Action.KEEP and not part and (not follower or self.keep_orphans):
                 roots.append((item.digest, item.tag or item.digest))
+        # Pinned digests the graph knows of (listed, or a child of a read index); others are
+        # not in this repository's graph, so nothing here can delete them.
+        known = self.listed | parts
+        roots.extend((d, label) for d, label in self.pinned.items() if d in known)
         return roots
+
+    def _by(self, root: str) -> str:
+        """Who needs a digest, for reasons: `kept tag v1` or `an image in use by ...`."""
+        return root if root in self.pinned.values() else f"kept tag {root}"
 
     def _edges(self, digest: str, state: _State) -> list[str]:
         out = [item.digest for item in self.follower_tags.get(digest, ())]
@@ -191,7 +204,7 @@ class DigestGraph:
             if digest in state.needed:
                 root = state.needed[digest]
                 what = "" if digest == root else f" (it needs {digest})"
-                raise ClosedError(f"cannot read the manifest of kept tag {root}{what}: {error}")
+                raise ClosedError(f"cannot read the manifest of {self._by(root)}{what}: {error}")
         needed = state.needed
         _, extra = self._cascade(needed)
         out = [self._settle(item, needed, extra) for item in self.items_in]
@@ -217,20 +230,20 @@ class DigestGraph:
         if root is None:
             return item.but(Action.DELETE, item.reason)
         if item.tag is None:
-            return item.but(Action.KEEP, f"kept: needed by kept tag {root}")
+            return item.but(Action.KEEP, f"kept: needed by {self._by(root)}")
         why = item.reason.removeprefix("deleted: ")
-        return item.but(Action.UNTAG, f"untagged: {why}; digest still needed by kept tag {root}")
+        return item.but(Action.UNTAG, f"untagged: {why}; digest still needed by {self._by(root)}")
 
     def _settle_follower(self, item: PlanItem, subject: str, needed: Mapping[str, str]) -> PlanItem:
         if subject in needed:
             if item.action is Action.KEEP:
                 return item
-            return item.but(Action.KEEP, f"kept: referrer of kept tag {needed[subject]}")
+            return item.but(Action.KEEP, f"kept: referrer of {self._by(needed[subject])}")
         if self.keep_orphans:
             return item.but(Action.KEEP, "kept: --keep-orphan-referrers")
         if item.digest in needed:
             if item.tag is None:
-                return item.but(Action.KEEP, f"kept: needed by kept tag {needed[item.digest]}")
+                return item.but(Action.KEEP, f"kept: needed by {self._by(needed[item.digest])}")
             return item.but(Action.UNTAG, f"untagged: referrer of deleted {short(subject)}")
         return item.but(Action.DELETE, f"deleted: referrer of deleted {short(subject)}")
 

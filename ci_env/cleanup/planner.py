@@ -17,11 +17,12 @@ from datetime import datetime
 from typing import TypeVar
 
 from ci_env.cleanup import policy
-from ci_env.cleanup.gitrefs import LiveRefs
 from ci_env.cleanup.graph import ClosedError, DigestGraph
+from ci_env.cleanup.keep_policies import History
 from ci_env.cleanup.plan import RepoPlan
 from ci_env.cleanup.rules import Rules
 from ci_env.errors import AuthError, CiEnvError, UsageError
+from ci_env.inuse.base import InUse, RepoUse
 from ci_env.registries.base import Backend, Image, Manifest
 
 logger = logging.getLogger(__name__)
@@ -34,9 +35,10 @@ R = TypeVar("R")
 class Settings:
     rules: Rules
     now: datetime
-    live: LiveRefs | None = None
+    history: History | None = None  # keep.git: origin's references and commits
     keep_orphan_referrers: bool = False
     parallel: int = 8
+    in_use: InUse | None = None  # images workloads use (`ci_env.inuse`): never deleted
 
 
 def _map(parallel: int, func: Callable[[T], R], items: Sequence[T]) -> list[R]:
@@ -46,9 +48,11 @@ def _map(parallel: int, func: Callable[[T], R], items: Sequence[T]) -> list[R]:
         return list(pool.map(func, items))
 
 
-def _with_times(backend: Backend, repository: str, s: Settings, images: list[Image]) -> list[Image]:
+def _with_times(
+    backend: Backend, repository: str, s: Settings, images: list[Image], use: RepoUse
+) -> list[Image]:
     """Fill in creation times only for images whose decision depends on one."""
-    missing = policy.needs_time(images, s.rules, s.live)
+    missing = policy.needs_time(images, s.rules, s.history, s.now, use)
     if not missing:
         return images
     logger.debug("%s: reading times of %d images", repository, len(missing))
@@ -56,6 +60,22 @@ def _with_times(backend: Backend, repository: str, s: Settings, images: list[Ima
     found = {image.digest: when for image, when in zip(missing, times, strict=True)}
     return [
         replace(image, created=found[image.digest]) if found.get(image.digest) else image
+        for image in images
+    ]
+
+
+def _with_revisions(
+    backend: Backend, repository: str, s: Settings, images: list[Image], use: RepoUse
+) -> list[Image]:
+    """Read `org.opencontainers.image.revision` only for images keep.git may still keep."""
+    missing = policy.needs_revision(images, s.rules, use) if s.history is not None else []
+    if not missing:
+        return images
+    logger.debug("%s: reading revisions of %d images", repository, len(missing))
+    found = _map(s.parallel, lambda image: backend.image_revision(repository, image), missing)
+    by_digest = {image.digest: rev for image, rev in zip(missing, found, strict=True) if rev}
+    return [
+        replace(image, revision=by_digest[image.digest]) if image.digest in by_digest else image
         for image in images
     ]
 
@@ -96,9 +116,10 @@ def plan_repository(backend: Backend, repository: str, s: Settings) -> RepoPlan:
     def failed(message: str) -> RepoPlan:
         return RepoPlan(backend.registry, repository, backend.kind, (), message)
 
+    use = s.in_use.of(backend.registry, repository) if s.in_use else RepoUse()
     try:
         names = backend.tag_names(repository)
-        kept = None if names is None else policy.kept_by_name(names, s.rules, s.live)
+        kept = None if names is None else policy.kept_by_name(names, s.rules, use)
         if kept is not None:  # nothing can go: no digest needs resolving
             return RepoPlan(backend.registry, repository, backend.kind, tuple(kept))
         listed = (
@@ -106,13 +127,15 @@ def plan_repository(backend: Backend, repository: str, s: Settings) -> RepoPlan:
             if names is None
             else backend.images_of(repository, names)
         )
-        images = _with_times(backend, repository, s, listed)
-        items = policy.evaluate(images, s.rules, s.now, s.live)
+        revised = _with_revisions(backend, repository, s, listed, use)
+        images = _with_times(backend, repository, s, revised, use)
+        items = policy.evaluate(images, s.rules, s.now, s.history, use)
         graph = DigestGraph(
             images,
             items,
             keep_orphan_referrers=s.keep_orphan_referrers,
             use_referrers_api=use_referrers_api(backend),
+            pinned=use.digests,
         )
         _walk(backend, repository, s, graph)
         final = graph.items()

@@ -10,7 +10,12 @@ line* of the mistake; a bad policy is a UsageError and nothing is deleted. Schem
       tags: ["v.*"]         # full-match regexes, never deleted
       list: keep.txt        # one tag per line
       semver: 5             # the 5 highest semantic-version tags
-      git: {commits_per_branch: 10}   # or `git: true`
+      git: true             # werf's default keepPolicies; or a mapping:
+      #   policies: [{references: {branch: /.*/, limit: {last: 10}}, imagesPerReference: {last: 2}}]
+      #   commit_tags: [".+-([0-9a-f]{7,40})"]   # tags whose first group is a commit SHA
+      in_use:               # images workloads use are never deleted
+        kubernetes: true    # or {contexts: [a, b], namespaces: [prod]}
+        file: images.txt    # references, one a line (or a list of files)
     delete:
       tags: ["pr-.*"]       # candidates (default: every tag)
       older_than: 30d
@@ -29,10 +34,21 @@ from pathlib import Path
 import yaml
 
 from ci_env import durations
+from ci_env.cleanup.keep_policies import (
+    DEFAULT_POLICIES,
+    IMAGES_DEFAULT,
+    KeepPolicy,
+    Limit,
+    Operator,
+    RefKind,
+    compile_reference,
+)
 from ci_env.errors import UsageError
 
 DEFAULT_NEWER_THAN = timedelta(hours=2)
-DEFAULT_COMMITS_PER_BRANCH = 10
+# Go's time.ParseDuration, which werf's `in` uses: e.g. 168h, 1h30m, 90m, 2.5h.
+_GO_DURATION = re.compile(r"(?:([0-9]+(?:\.[0-9]+)?)(h|m|s|ms|us|µs|ns))+")
+_GO_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
 
 
 class Untagged(enum.StrEnum):
@@ -42,7 +58,35 @@ class Untagged(enum.StrEnum):
 
 @dataclass(frozen=True)
 class GitRule:
-    commits_per_branch: int = DEFAULT_COMMITS_PER_BRANCH
+    policies: tuple[KeepPolicy, ...] = DEFAULT_POLICIES
+    commit_tags: tuple[str, ...] = ()  # regexes whose first group is a commit SHA
+
+
+def commits_per_branch(count: int) -> tuple[KeepPolicy, ...]:
+    """The older `commits_per_branch: N` spelled as keepPolicies: every git tag's image, and
+    the N newest commits with images on each branch."""
+    return (
+        KeepPolicy(RefKind.TAG, "/.*/"),
+        KeepPolicy(RefKind.BRANCH, "/.*/", images=Limit(last=count)),
+    )
+
+
+def go_duration(text: str) -> timedelta | None:
+    """Go's duration syntax (werf's `in: 168h`), or ci-env's (`7d`); None when neither."""
+    text = text.strip()
+    if _GO_DURATION.fullmatch(text):
+        pairs = re.findall(r"([0-9]+(?:\.[0-9]+)?)(h|ms|us|µs|ns|m|s)", text)
+        return timedelta(seconds=sum(float(n) * _GO_UNITS[u] for n, u in pairs))
+    try:
+        return durations.parse(text)
+    except UsageError:
+        return None
+
+
+@dataclass(frozen=True)
+class KubeRule:
+    contexts: tuple[str, ...] = ()  # empty: every kubeconfig context
+    namespaces: tuple[str, ...] = ()  # empty: all namespaces
 
 
 @dataclass(frozen=True)
@@ -54,6 +98,8 @@ class Rules:
     keep_list: frozenset[str] = frozenset()  # filled from keep_list_file by load_keep_list
     keep_semver: int | None = None
     keep_git: GitRule | None = None
+    in_use_kubernetes: KubeRule | None = None
+    in_use_files: tuple[str, ...] = ()
     delete_tags: tuple[str, ...] = ()  # empty: every tag is a candidate
     delete_older_than: timedelta | None = None
     untagged: Untagged = Untagged.KEEP
@@ -107,10 +153,10 @@ def parse(text: str, *, source: str = "policy") -> Rules:
         mark = getattr(error, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark is not None else ""
         raise UsageError(f"{source}{line}: not valid YAML", "fix the YAML syntax") from None
-    return _Reader(source).rules(root)
+    return Reader(source).rules(root)
 
 
-class _Reader:
+class Reader:
     """Walks the YAML nodes; each error says `<file> line N: <key>: <problem>`."""
 
     def __init__(self, source: str) -> None:
@@ -152,6 +198,65 @@ class _Reader:
         if not text.isdigit():
             raise self.fail(node, key, f"expected a whole number >= 0, got {text!r}")
         return int(text)
+
+    def last(self, node: yaml.Node, key: str) -> int:
+        text = self.scalar(node, key)
+        if not re.fullmatch(r"-1|[0-9]+", text):
+            raise self.fail(node, key, f"expected a whole number >= 0 or -1 (all), got {text!r}")
+        return int(text)
+
+    def limit(self, node: yaml.Node, key: str, default: Limit) -> Limit:
+        found = self.mapping(node, key, ("last", "in", "operator"))
+        limit = default
+        if "last" in found:
+            limit = dataclasses.replace(limit, last=self.last(found["last"], f"{key}.last"))
+        if "in" in found:
+            text = self.scalar(found["in"], f"{key}.in")
+            if (within := go_duration(text)) is None:
+                raise self.fail(
+                    found["in"], f"{key}.in", f"{text!r} is not a duration", "e.g. 12h, 168h, 1h30m"
+                )
+            limit = dataclasses.replace(limit, within=within)
+        if "operator" in found:
+            value = self.scalar(found["operator"], f"{key}.operator")
+            if value not in {op.value for op in Operator}:
+                raise self.fail(found["operator"], f"{key}.operator", f"{value!r} is not And or Or")
+            limit = dataclasses.replace(limit, operator=Operator(value))
+        return limit
+
+    def keep_policy(self, node: yaml.Node, key: str) -> KeepPolicy:
+        found = self.mapping(node, key, ("references", "imagesPerReference"))
+        if "references" not in found:
+            raise self.fail(node, f"{key}.references", "missing", "every policy names references")
+        where = f"{key}.references"
+        refs = self.mapping(found["references"], where, ("branch", "tag", "limit"))
+        kinds = [kind for kind in RefKind if kind.value in refs]
+        if len(kinds) != 1:
+            raise self.fail(
+                found["references"], where, "give exactly one of branch or tag", "e.g. branch: /.*/"
+            )
+        kind = kinds[0]
+        name = self.text(refs[kind.value], f"{where}.{kind.value}")
+        try:
+            compile_reference(name)
+        except re.error as error:
+            raise self.fail(
+                refs[kind.value],
+                f"{where}.{kind.value}",
+                f"{name!r} is not a valid regex ({error})",
+            ) from None
+        limit = self.limit(refs["limit"], f"{where}.limit", Limit()) if "limit" in refs else None
+        images = IMAGES_DEFAULT
+        if "imagesPerReference" in found:
+            images = self.limit(found["imagesPerReference"], f"{key}.imagesPerReference", images)
+        return KeepPolicy(kind, name, limit, images)
+
+    def keep_policies(self, node: yaml.Node, key: str) -> tuple[KeepPolicy, ...]:
+        """werf's keepPolicies list, verbatim; an empty list means werf's defaults, as in werf."""
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, key, "expected a list of policies")
+        policies = tuple(self.keep_policy(item, f"{key}[{i}]") for i, item in enumerate(node.value))
+        return policies or DEFAULT_POLICIES
 
     def duration(self, node: yaml.Node, key: str) -> timedelta:
         text = self.scalar(node, key)
@@ -198,7 +303,7 @@ class _Reader:
         return rules
 
     def keep(self, node: yaml.Node, rules: Rules) -> Rules:
-        known = ("latest", "newer_than", "tags", "list", "semver", "git")
+        known = ("latest", "newer_than", "tags", "list", "semver", "git", "in_use")
         found = self.mapping(node, "keep", known)
         if "latest" in found:
             rules = rules.replace(keep_latest=self.count(found["latest"], "keep.latest"))
@@ -213,7 +318,38 @@ class _Reader:
             rules = rules.replace(keep_semver=self.count(found["semver"], "keep.semver"))
         if "git" in found:
             rules = rules.replace(keep_git=self.git(found["git"]))
+        if "in_use" in found:
+            rules = self.in_use(found["in_use"], rules)
         return rules
+
+    def in_use(self, node: yaml.Node, rules: Rules) -> Rules:
+        found = self.mapping(node, "keep.in_use", ("kubernetes", "file"))
+        if "kubernetes" in found:
+            rules = rules.replace(in_use_kubernetes=self.kube(found["kubernetes"]))
+        if "file" in found:
+            items = self.items(found["file"])
+            files = tuple(self.text(item, "keep.in_use.file") for item in items)
+            rules = rules.replace(in_use_files=files)
+        return rules
+
+    def kube(self, node: yaml.Node) -> KubeRule | None:
+        key = "keep.in_use.kubernetes"
+        if isinstance(node, yaml.ScalarNode):
+            value = str(node.value).lower()
+            if value in {"true", "yes", "on"}:
+                return KubeRule()
+            if value in {"false", "no", "off"}:
+                return None
+            raise self.fail(node, key, "expected true, false or a mapping")
+        found = self.mapping(node, key, ("contexts", "namespaces"))
+        names = {
+            name: tuple(self.text(item, f"{key}.{name}") for item in self.items(value))
+            for name, value in found.items()
+        }
+        return KubeRule(names.get("contexts", ()), names.get("namespaces", ()))
+
+    def items(self, node: yaml.Node) -> list[yaml.Node]:
+        return list(node.value) if isinstance(node, yaml.SequenceNode) else [node]
 
     def git(self, node: yaml.Node) -> GitRule | None:
         if isinstance(node, yaml.ScalarNode):
@@ -223,8 +359,31 @@ class _Reader:
             if value in {"false", "no", "off"}:
                 return None
             raise self.fail(node, "keep.git", "expected true, false or a mapping")
-        found = self.mapping(node, "keep.git", ("commits_per_branch",))
+        found = self.mapping(node, "keep.git", ("policies", "commit_tags", "commits_per_branch"))
+        rule = GitRule()
+        if "policies" in found and "commits_per_branch" in found:
+            raise self.fail(
+                found["commits_per_branch"],
+                "keep.git.commits_per_branch",
+                "cannot go with keep.git.policies",
+                "express it as a policy: imagesPerReference.last",
+            )
+        if "policies" in found:
+            rule = GitRule(self.keep_policies(found["policies"], "keep.git.policies"))
         if "commits_per_branch" in found:
             count = self.count(found["commits_per_branch"], "keep.git.commits_per_branch")
-            return GitRule(commits_per_branch=count)
-        return GitRule()
+            rule = GitRule(commits_per_branch(count))
+        if "commit_tags" in found:
+            node = found["commit_tags"]
+            tags = self.patterns(node, "keep.git.commit_tags")
+            items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+            for item, pattern in zip(items, tags, strict=True):
+                if re.compile(pattern).groups < 1:
+                    raise self.fail(
+                        item,
+                        "keep.git.commit_tags",
+                        f"{pattern!r} has no group",
+                        "put the SHA in a group: .+-([0-9a-f]{7,40})",
+                    )
+            rule = dataclasses.replace(rule, commit_tags=tags)
+        return rule

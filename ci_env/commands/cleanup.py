@@ -10,6 +10,7 @@ Exit: 0 done, 1 some deletions failed (or a repository failed closed), 2 bad inp
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import re
 import sys
@@ -21,13 +22,14 @@ from pathlib import Path
 
 from ci_env import backend_options as backend_layer
 from ci_env import durations, providers, secrets, settings
-from ci_env.cleanup import gitrefs, planner
+from ci_env.cleanup import gitrefs, planner, werf_config
 from ci_env.cleanup import plan as plans
 from ci_env.cleanup import rules as policy_file
 from ci_env.cleanup.apply import Applier, Job, Outcome, Status
 from ci_env.cleanup.plan import Plan, RepoPlan
 from ci_env.cleanup.progress import Progress
-from ci_env.cleanup.rules import GitRule, Rules, Untagged
+from ci_env.cleanup.rules import GitRule, Rules, Untagged, commits_per_branch
+from ci_env.commands import _inuse
 from ci_env.errors import CiEnvError, UsageError
 from ci_env.providers.base import Provider
 from ci_env.reference import parse
@@ -72,6 +74,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "`parallel: N` (CI_NODE_INDEX/CI_NODE_TOTAL; no sharding outside one)",
     )
     add("--policy", metavar="FILE", help="policy YAML (version: 1); env CIENV_POLICY")
+    add(
+        "--werf-config",
+        metavar="WERF_YAML",
+        help="take keep.git and keep.newer_than from werf.yaml's cleanup section "
+        "(keepPolicies, keepImagesBuiltWithinLastNHours); over --policy, under the options; "
+        "env CIENV_WERF_CONFIG",
+    )
     rules = parser.add_argument_group("policy options (override the policy file)")
     rules.add_argument("--keep-latest", type=_count, metavar="N", help="keep the N newest images")
     rules.add_argument("--keep-newer-than", metavar="DURATION", help="default 2h (0s: off)")
@@ -82,9 +91,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="tags to keep, one a line (env CIENV_KEEP_LIST, WERF_KEEP_LIST)",
     )
     rules.add_argument("--keep-semver", type=_count, metavar="N", help="keep N highest versions")
-    rules.add_argument("--keep-git", action="store_true", help="keep tags of live git refs")
-    rules.add_argument("--commits-per-branch", type=_count, metavar="N", help="for --keep-git")
-    rules.add_argument("--git-dir", default=".", metavar="DIR", help="checkout for --keep-git")
+    rules.add_argument(
+        "--keep-git",
+        action="store_true",
+        help="keep images of origin's branches and tags by werf's default keepPolicies "
+        "(unless the policy file or --werf-config gives policies)",
+    )
+    rules.add_argument(
+        "--commits-per-branch",
+        type=_count,
+        metavar="N",
+        help="keep.git shorthand: images of every git tag and of the N newest commits "
+        "with images on each branch",
+    )
+    rules.add_argument(
+        "--commit-tag",
+        action="append",
+        metavar="REGEX",
+        help="keep.git: tags whose first regex group is the image's commit SHA, "
+        "e.g. '.+-([0-9a-f]{7,40})' (repeatable; added to the file's)",
+    )
+    rules.add_argument(
+        "--git-dir",
+        default=".",
+        metavar="DIR",
+        help="checkout for keep.git, with an `origin` remote (fetched and unshallowed first)",
+    )
     rules.add_argument("--delete-tag", action="append", metavar="REGEX", help="candidates only")
     rules.add_argument("--delete-older-than", metavar="DURATION")
     rules.add_argument("--untagged", choices=[u.value for u in Untagged])
@@ -93,6 +125,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="keep signatures/SBOMs whose image is deleted",
     )
+    _inuse.add_arguments(parser)
     run = parser.add_argument_group("run")
     run.add_argument(
         "--dry-run",
@@ -124,9 +157,37 @@ def _patterns(values: list[str] | None, option: str) -> tuple[str, ...] | None:
     return tuple(values)
 
 
+def _git_rule(args: argparse.Namespace, current: GitRule | None) -> GitRule | None:
+    """keep.git as the options change it; None when they leave it as it is."""
+    git = current
+    if args.commits_per_branch is not None:
+        git = dataclasses.replace(
+            current or GitRule(), policies=commits_per_branch(args.commits_per_branch)
+        )
+    elif args.keep_git and git is None:
+        git = GitRule()
+    if args.commit_tag:
+        if git is None:
+            raise UsageError(
+                "--commit-tag needs keep.git",
+                "add --keep-git, keep.git in the policy file, or --werf-config",
+            )
+        for pattern in args.commit_tag:
+            if policy_file.compile_pattern(pattern, "--commit-tag").groups < 1:
+                raise UsageError(
+                    f"--commit-tag {pattern!r} has no group",
+                    "put the SHA in a group: .+-([0-9a-f]{7,40})",
+                )
+        git = dataclasses.replace(git, commit_tags=git.commit_tags + tuple(args.commit_tag))
+    return None if git is current else git
+
+
 def load_rules(args: argparse.Namespace, env: Mapping[str, str]) -> Rules:
     path = args.policy or settings.cienv("POLICY", env=env)
     rules = policy_file.load(path) if path else Rules()
+    werf_yaml = args.werf_config or settings.env_first("CIENV_WERF_CONFIG", env=env)
+    if werf_yaml:
+        rules = werf_config.load(werf_yaml).apply(rules)
     changes: dict[str, object] = {}
     if args.keep_latest is not None:
         changes["keep_latest"] = args.keep_latest
@@ -143,10 +204,9 @@ def load_rules(args: argparse.Namespace, env: Mapping[str, str]) -> Rules:
         changes["keep_semver"] = args.keep_semver
     if args.untagged is not None:
         changes["untagged"] = Untagged(args.untagged)
-    if args.keep_git or args.commits_per_branch is not None:
-        default = (rules.keep_git or GitRule()).commits_per_branch
-        count = args.commits_per_branch if args.commits_per_branch is not None else default
-        changes["keep_git"] = GitRule(count)
+    if (git := _git_rule(args, rules.keep_git)) is not None:
+        changes["keep_git"] = git
+    changes.update(_inuse.rule_changes(args, rules))
     rules = rules.replace(**changes)
     keep_list = args.keep_list or rules.keep_list_file or settings.cienv("KEEP_LIST", env=env)
     if keep_list:
@@ -226,11 +286,14 @@ class _Run:
         return found
 
     def make_plan(self, rules: Rules) -> Plan:
-        live = None
-        if rules.keep_git is not None:
-            live = gitrefs.read_live_refs(self.args.git_dir, rules.keep_git.commits_per_branch)
+        history = gitrefs.read_history(self.args.git_dir) if rules.keep_git is not None else None
         s = planner.Settings(
-            rules, self.started, live, self.args.keep_orphan_referrers, max(1, self.args.parallel)
+            rules,
+            self.started,
+            history,
+            self.args.keep_orphan_referrers,
+            max(1, self.args.parallel),
+            in_use=_inuse.read(self.args, self.env, rules),
         )
         pairs = self.repositories()
         # A few repositories at a time: each one's listing waits on round trips (token, tags
@@ -335,6 +398,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if rules is not None:
             plan = run.make_plan(rules)
+        elif saved is not None:
+            plan = saved = _inuse.recheck_saved(args, env, saved)
         if args.plan_out:
             plans.save(plan, args.plan_out)
         if not dry_run:

@@ -2,9 +2,11 @@
 
 PyGithub has no packages API, so the calls go through `Github.requester.requestJsonAndCheck`
 (its auth, connection pool, GitHub Enterprise base URL and `GithubRetry`). What we add:
-- `MeteredRetry`: GithubRetry that also honours `x-ratelimit-reset` when
-  `x-ratelimit-remaining` is 0 (GitHub's documented rule for secondary limits without
-  Retry-After), caps waits at `max_retry_seconds`, and records how long it slept.
+- `MeteredRetry`: GithubRetry (which retries 403 rate limits only) plus GitHub's documented
+  rules for secondary limits, which answer 403 *or 429* ("Rate limits for the REST API"):
+  wait `retry-after` seconds if given; else until `x-ratelimit-reset` when
+  `x-ratelimit-remaining` is 0; else "at least one minute", doubling on each repeat. A wait
+  longer than `max_retry_seconds` is not slept: the limit is reported. It records its sleeps.
 - `Throttle`: deletes spaced to stay under ~180 a minute (DELETE costs 5 of the 900 points a
   minute per endpoint), shared by every worker thread of the run.
 - Errors translated to `ci_env.errors` with the remedy: 401 bad token, 403 missing scope or
@@ -14,18 +16,23 @@ PyGithub has no packages API, so the calls go through `Github.requester.requestJ
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
 import requests
 from github import Auth, Github, GithubException, GithubRetry
 from requests.utils import parse_header_links
+from urllib3 import HTTPResponse
+from urllib3.connectionpool import ConnectionPool
+from urllib3.util.retry import Retry
 
 from ci_env import secrets, timeparse
 from ci_env.errors import AuthError, CiEnvError, NotFoundError, RegistryError
@@ -36,6 +43,7 @@ TRANSPORT_ATTEMPTS = 3  # connection errors (dropped, reset) before giving up
 logger = logging.getLogger(__name__)
 
 DEFAULT_API = "https://api.github.com"
+SECONDARY_WAIT = 60.0  # GitHub: without retry-after or a reset, "wait for at least one minute"
 PER_PAGE = 100  # the documented maximum for package version listings
 TOKEN_HINT = (
     "set CIENV_REPO_GITHUB_TOKEN (or GITHUB_TOKEN) to a token with read:packages and "
@@ -65,6 +73,8 @@ class WaitMeter:
 class MeteredRetry(GithubRetry):
     def __init__(self, meter: WaitMeter | None = None, **kwargs: Any) -> None:
         self.meter = meter or WaitMeter()
+        # GithubRetry adds 403; 429 is the other status GitHub documents for secondary limits.
+        kwargs.setdefault("status_forcelist", [*range(500, 600), 429])
         super().__init__(**kwargs)
 
     def new(self, **kwargs: Any) -> MeteredRetry:
@@ -80,7 +90,29 @@ class MeteredRetry(GithubRetry):
         reset = str(headers.get("x-ratelimit-reset") or "")
         if str(headers.get("x-ratelimit-remaining") or "") == "0" and reset.isdigit():
             return float(min(max(0.0, int(reset) - time.time()) + 1, self.retry_after_max))
+        if getattr(response, "status", 0) == 429:
+            repeats = sum(1 for item in self.history if item.status in (403, 429))
+            return float(self.secondary_rate_wait * 2 ** max(0, repeats - 1))
         return None
+
+    # GithubRetry's own signature, which narrows urllib3's (hence its and our ignore).
+    def increment(  # type: ignore[override]
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: HTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Retry:
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        if response is not None and response.status == 429:
+            wait = retry.get_retry_after(response)
+            limit = self.max_rate_limit_wait
+            if wait is not None and limit is not None and wait > limit:
+                # Sleeping less than GitHub asks would only spend the next attempt.
+                raise GithubException(429, _message(response, url), dict(response.headers))
+        return retry
 
     def sleep(self, response: Any = None) -> None:
         start = time.monotonic()
@@ -145,6 +177,7 @@ class PackagesApi:
             raise_on_status=False,  # the last answer becomes a GithubException we translate
             retry_after_max=int(options.max_retry_seconds),
             max_rate_limit_wait=options.max_retry_seconds,
+            secondary_rate_wait=SECONDARY_WAIT,
         )
         self._github = Github(
             auth=Auth.Token(token) if token else None,
@@ -237,6 +270,13 @@ class PackagesApi:
 
     def close(self) -> None:
         self._github.close()
+
+
+def _message(response: HTTPResponse, url: str | None) -> Any:
+    try:
+        return json.loads(GithubRetry.get_content(response, url or "") or b"{}")
+    except ValueError:
+        return {"message": "secondary rate limit"}
 
 
 def translate(error: GithubException, what: str) -> CiEnvError:

@@ -67,6 +67,9 @@ class NativeBackend(Backend):
             return image.time
         return self.distribution.image_time(repository, image)
 
+    def image_revision(self, repository: str, image: Image) -> str | None:
+        return image.revision or self.distribution.image_revision(repository, image)
+
     def resolve(self, repository: str, tag: str) -> str | None:
         return self.distribution.resolve(repository, tag)
 

@@ -120,11 +120,14 @@ class ApiClient:
         hints: Hints,
         authorization: Callable[[], str | None] = lambda: None,
         transport: ApiTransport | None = None,
+        renew: Callable[[str], bool] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.service = service
         self.hints = hints
         self.authorization = authorization
+        # Called with a refused (401) Authorization value; True when a fresh one is ready.
+        self.renew = renew
         host = self.base_url.split("://", 1)[-1].split("/", 1)[0]
         self.transport = transport or ApiTransport(host, options)
 
@@ -141,13 +144,22 @@ class ApiClient:
         headers: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> requests.Response:
-        """Send, and raise the translated error unless 2xx or in `ok`."""
+        """Send, and raise the translated error unless 2xx or in `ok`.
+
+        A 401 to a token the `renew` hook can replace (an expired short-lived token) is sent
+        once more with the new token.
+        """
         sent = dict(headers or {})
-        authorization = self.authorization()
-        if authorization and "Authorization" not in sent:
+        own = "Authorization" not in sent
+        authorization = self.authorization() if own else None
+        if authorization:
             sent["Authorization"] = authorization
         sent.setdefault("Accept", "application/json")
         response = self.transport.send(method, self.url(path), headers=sent, **kwargs)
+        if response.status_code == 401 and authorization and self.renew is not None:
+            if self.renew(authorization):
+                sent["Authorization"] = self.authorization() or ""
+                response = self.transport.send(method, self.url(path), headers=sent, **kwargs)
         if response.ok or response.status_code in ok:
             return response
         raise self.error(response, what)

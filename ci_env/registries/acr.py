@@ -8,8 +8,9 @@ REST reference (Container Registry data plane: Get Tags / Delete Tag):
   `identitytoken` in the Docker config;
 - the refresh token (or the admin user / service principal as Basic) gets access tokens at
   `/oauth2/token`, which the registry layer's challenge flow already does for every request;
-- tags with times: `GET /acr/v1/{repo}/_tags?n=100&orderby=timedesc` (Link pages) ->
-  {tags: [{name, digest, createdTime, lastUpdateTime, changeableAttributes}]};
+- tags with times: `GET /acr/v1/{repo}/_tags?n=100` (Link pages) -> {tags: [{name, digest,
+  createdTime, lastUpdateTime, changeableAttributes}]}. The spec's page cursor `last` is
+  lexical ("values lexically after last"), so no `orderby`: a time order would not page;
   untag `DELETE /acr/v1/{repo}/_tags/{tag}` -> 202; delete `DELETE /v2/{repo}/manifests/{digest}`.
 """
 
@@ -168,7 +169,7 @@ class AcrBackend(DistributionBackend):
 
     def list_images(self, repository: str) -> list[Image]:
         rows: list[TagRow] = []
-        path = f"/acr/v1/{repository}/_tags?n=100&orderby=timedesc"
+        path = f"/acr/v1/{repository}/_tags?n=100"  # name order, which `last` pages through
         for page in self._guard(
             lambda: list(
                 self.client.pages(path, repository=repository, what=f"tags of {repository}")

@@ -73,7 +73,8 @@ class Image:
     """One manifest digest in a repository with every tag that points at it.
 
     `pushed` is the registry's push time where its API has one; `created` the build time from
-    the config blob where the backend read it. Untagged images have `tags == ()`.
+    the config blob where the backend read it. Untagged images have `tags == ()`. `revision`
+    is the `org.opencontainers.image.revision` label or annotation, where it was read.
     """
 
     digest: str
@@ -81,6 +82,7 @@ class Image:
     pushed: datetime | None = None
     created: datetime | None = None
     media_type: str = ""
+    revision: str | None = None
 
     @property
     def time(self) -> datetime | None:
@@ -192,6 +194,11 @@ class Backend(ABC):
     def image_time(self, repository: str, image: Image) -> datetime | None:
         """A time for an image whose listing carried none (e.g. from the config blob)."""
         return image.time
+
+    def image_revision(self, repository: str, image: Image) -> str | None:
+        """The commit the image says it was built from (`org.opencontainers.image.revision`
+        of its index, manifest or config labels), where the registry lets us read it."""
+        return image.revision
 
     @abstractmethod
     def resolve(self, repository: str, tag: str) -> str | None:

@@ -116,6 +116,9 @@ class DistributionBackend(Backend):
     def image_time(self, repository: str, image: Image) -> datetime | None:
         return image.time or self.client.image_created(repository, image.digest)
 
+    def image_revision(self, repository: str, image: Image) -> str | None:
+        return image.revision or self.client.image_revision(repository, image.digest)
+
     # --- deleting -----------------------------------------------------------------------
 
     @property

@@ -21,7 +21,7 @@ class GarBackend(GcrBackend):
         listing="GET /v2/<name>/tags/list (with the `manifest` map where served)",
         untag="DELETE /v2/<name>/manifests/<tag> (a pure untag)",
         delete="DELETE /v2/<name>/manifests/<digest>, tags on it removed first",
-        cleanup_credentials="roles/artifactregistry.repoAdmin on the repository",
+        cleanup_credentials="roles/artifactregistry.repoAdmin on the repository (reader to list)",
         limitations=("Artifact Registry's own cleanup policies may delete images independently",),
     )
     host_patterns: ClassVar[tuple[str, ...]] = (r"[a-z0-9-]+-docker\.pkg\.dev",)

@@ -5,18 +5,27 @@ Docker Registry API with two Google extensions (cloud.google.com/container-regis
 timeUploadedMs}}` — digests, untagged images and push times in one call — and
 `DELETE manifests/<tag>` is a pure untag (202). Deleting a digest that still has tags answers
 400 GOOGLE_MANIFEST_DANGLING_TAG, so `delete` removes the tags first, then the digest.
+Container Registry was shut down on 2025-03-18: gcr.io is served by Artifact Registry, so
+permissions are Artifact Registry roles (no longer Cloud Storage ones), and refusals say so.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
-from ci_env.errors import NotFoundError, RegistryError
+from ci_env.errors import AuthError, NotFoundError, RegistryError
 from ci_env.registries.base import Description, Image
 from ci_env.registries.default import DistributionBackend
 
 DANGLING_TAG = "GOOGLE_MANIFEST_DANGLING_TAG"
+ROLES_HINT = (
+    "gcr.io and *-docker.pkg.dev are Artifact Registry (Container Registry was shut down on "
+    "2025-03-18): the service account needs roles/artifactregistry.reader to list and "
+    "roles/artifactregistry.repoAdmin on the repository to delete (Storage roles no longer apply)"
+)
+T = TypeVar("T")
 
 
 def _millis(value: Any) -> datetime | None:
@@ -56,8 +65,11 @@ class GcrBackend(DistributionBackend):
             "DELETE /v2/<name>/manifests/<digest>; tags still on it are removed first "
             "(GOOGLE_MANIFEST_DANGLING_TAG)"
         ),
-        cleanup_credentials="a service account with Storage Admin / Artifact Registry Repo Admin",
-        limitations=("gcr.io is deprecated in favour of Artifact Registry (*-docker.pkg.dev)",),
+        cleanup_credentials="roles/artifactregistry.repoAdmin (gcr.io is Artifact Registry now)",
+        limitations=(
+            "Container Registry was shut down on 2025-03-18; gcr.io repositories live in "
+            "Artifact Registry (gcr.io domain support)",
+        ),
     )
     host_patterns: ClassVar[tuple[str, ...]] = (
         r"gcr\.io",
@@ -81,12 +93,18 @@ class GcrBackend(DistributionBackend):
         return merged
 
     def list_images(self, repository: str) -> list[Image]:
-        entries = self._manifest_map(repository)
+        entries = _roles(lambda: self._manifest_map(repository))
         if entries is None:  # not a Google registry after all: resolve tag by tag
             return super().list_images(repository)
         return images_from_manifest_map(entries)
 
+    def untag(self, repository: str, tag: str, digest: str) -> str:
+        return _roles(lambda: super(GcrBackend, self).untag(repository, tag, digest))
+
     def delete(self, repository: str, digest: str) -> str:
+        return _roles(lambda: self._delete(repository, digest))
+
+    def _delete(self, repository: str, digest: str) -> str:
         try:
             return super().delete(repository, digest)
         except RegistryError as error:
@@ -100,6 +118,14 @@ class GcrBackend(DistributionBackend):
                 pass
         super().delete(repository, digest)
         return "DELETE /v2 manifest by tag, then by digest"
+
+
+def _roles(action: Callable[[], T]) -> T:
+    """A refusal names the Artifact Registry roles instead of generic registry advice."""
+    try:
+        return action()
+    except AuthError as error:
+        raise AuthError(error.message, ROLES_HINT) from None
 
 
 BACKEND = GcrBackend

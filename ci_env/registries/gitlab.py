@@ -230,12 +230,7 @@ class GitlabBackend(DistributionBackend):
             target = self._target(repository)
         except NotFoundError:
             return []  # like the registry API: a repository that does not exist has no tags
-        names = [
-            str(tag.name)
-            for tag in self._call(
-                f"listing tags of {repository}", target.manager.list, get_all=True
-            )
-        ]
+        names = self._tag_names(repository, target)
         workers = max(1, min(self.list_workers, len(names)))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             details = list(pool.map(lambda name: self._details(repository, name), names))
@@ -256,6 +251,19 @@ class GitlabBackend(DistributionBackend):
             Image(digest=digest, tags=tuple(sorted(names)), created=created[digest])
             for digest, names in sorted(tags.items())
         ]
+
+    def _tag_names(self, repository: str, target: Target) -> list[str]:
+        """Keyset pages (GitLab's preferred way; offset pages are deprecated for tags), or
+        offset pages where GitLab answers that keyset is not available (405, or 400)."""
+        what = f"listing tags of {repository}"
+        keyset = {"pagination": "keyset", "order_by": "name", "sort": "asc", "per_page": 100}
+        try:
+            found = self._call(what, target.manager.list, get_all=True, **keyset)
+        except RegistryError as error:
+            if error.status not in (400, 405):
+                raise
+            found = self._call(what, target.manager.list, get_all=True, per_page=100)
+        return [str(tag.name) for tag in found]
 
     def _details(self, repository: str, tag: str) -> Any:
         target = self._target(repository)

@@ -1,13 +1,19 @@
 """Harbor: artifacts API for listing, untag and delete (the registry API refuses tag deletes).
 
-Harbor API v2.0 (swagger `api/v2.0/swagger.yaml`, artifact tag): `GET
-/api/v2.0/projects/{project}/repositories/{repo}/artifacts?with_tag=true&page&page_size`
-(`Link` rel=next, `X-Total-Count`) -> [{digest, push_time, manifest_media_type, tags: [{name,
-push_time, immutable}], references: [{child_digest}], accessories: [...]}]; untag `DELETE
-.../artifacts/{digest}/tags/{tag}`; delete `DELETE .../artifacts/{digest}` (cascades to
-unreferenced children and accessories). A `/` in {repo} is encoded twice (a/b -> a%252Fb).
-Immutable tags and "referenced by others" come back as 412 and are reported, not retried;
-PROJECTPOLICYVIOLATION (a project policy blocking the call for now) is retried with backoff.
+Harbor API v2.0 (swagger `api/v2.0/swagger.yaml`, artifact tag; goharbor/harbor server
+source): `GET /api/v2.0/projects/{project}/repositories/{repo}/artifacts?with_tag=true&
+with_accessory=true&with_immutable_status=true&page&page_size` (`Link` rel=next,
+`X-Total-Count`) -> [{digest, push_time, manifest_media_type, tags: [{name, push_time,
+immutable}], references: [{child_digest}], accessories: [{digest, type}]}]. `immutable` is
+only computed with with_immutable_status=true. Without `q=base=*` Harbor lists top-level
+artifacts only, children of an index and accessories hidden: that is the listing wanted here,
+since deleting an artifact cascades to its unreferenced children and its accessories, which
+its `accessories` field names for the digest graph. Untag `DELETE
+.../artifacts/{digest}/tags/{tag}`; delete `DELETE .../artifacts/{digest}`. A `/` in {repo} is
+encoded twice (a/b -> a%252Fb). Both refusals are 412 and reported, not retried: PRECONDITION
+for an immutable tag, VIOLATE_FOREIGN_KEY_CONSTRAINT for an artifact another references.
+PROJECTPOLICYVIOLATION comes only from the registry side (manifest GET/HEAD blocked by a
+vulnerability or signature policy while a scan runs): retried with backoff there.
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ from ci_env.errors import CiEnvError, NotFoundError, RegistryError, UsageError
 from ci_env.registries import _native_http
 from ci_env.registries._native import NativeBackend
 from ci_env.registries._native_http import ApiClient, ApiTransport, Hints
-from ci_env.registries.base import BackendOptions, Description, Image, NativeOption
+from ci_env.registries.base import Backend, BackendOptions, Description, Image, NativeOption
+from ci_env.registries.default import DistributionBackend
+from ci_env.registry.client import RegistryClient
 
 _AUTH_HINT = (
     "set --repo-harbor-username and --repo-harbor-password (a robot account works, "
@@ -38,11 +46,16 @@ _PRECONDITION_HINT = (
     "Harbor keeps immutable tags and artifacts that another artifact (an index) references; "
     "change the project's tag immutability rules or leave them out of the cleanup"
 )
+_REFERENCED_HINT = (
+    "another artifact (an index) references it: Harbor deletes it with that artifact, so "
+    "clean up the referencing artifact instead"
+)
 
 
 def _policy_violation(response: requests.Response) -> bool:
-    # werf PR #6123: a project policy (e.g. a running scan) refuses the call for a while.
-    return response.status_code >= 400 and "PROJECTPOLICYVIOLATION" in response.text
+    # werf PR #6123: a project policy (e.g. a scan still running) refuses a pull for a while;
+    # Harbor's vulnerable/content-trust middlewares answer it to manifest GET/HEAD only.
+    return response.status_code == 412 and "PROJECTPOLICYVIOLATION" in response.text
 
 
 class HarborBackend(NativeBackend):
@@ -82,10 +95,26 @@ class HarborBackend(NativeBackend):
             service="Harbor API",
             hints=Hints(auth=_AUTH_HINT, denied=_DENIED_HINT),
             authorization=self._authorization,
-            transport=ApiTransport(host, options, retry_if=_policy_violation),
+            transport=ApiTransport(host, options),
         )
         self._immutable: set[tuple[str, str]] = set()
         self._accessories: dict[tuple[str, str], list[str]] = {}
+
+    @property
+    def distribution(self) -> Backend:
+        """The registry side, whose transport waits out PROJECTPOLICYVIOLATION."""
+        with self._registry_lock:
+            if self._registry_side is None:
+                side = DistributionBackend(self.registry_host(), self.options)
+                side.client.close()
+                transport = ApiTransport(
+                    self.registry_host(), self.options, retry_if=_policy_violation
+                )
+                side.client = RegistryClient(
+                    self.registry_host(), self.options, transport=transport
+                )
+                self._registry_side = side
+            return self._registry_side
 
     def _authorization(self) -> str | None:
         with self._auth_lock:
@@ -112,7 +141,13 @@ class HarborBackend(NativeBackend):
         return f"/projects/{quote(project, safe='')}/repositories/{twice}/artifacts"
 
     def list_images(self, repository: str) -> list[Image]:
-        params = {"with_tag": "true", "with_accessory": "true", "page_size": "100", "page": "1"}
+        params = {
+            "with_tag": "true",
+            "with_accessory": "true",
+            "with_immutable_status": "true",
+            "page_size": "100",
+            "page": "1",
+        }
         images: list[Image] = []
         for page in self.api.link_pages(
             self._artifacts(repository), f"artifacts of {repository}", params=params
@@ -179,10 +214,13 @@ class HarborBackend(NativeBackend):
         try:
             self.api.call("DELETE", path, what)
         except CiEnvError as error:
-            policy = isinstance(error, RegistryError) and error.code == "PROJECTPOLICYVIOLATION"
-            if isinstance(error, RegistryError) and error.status == 412 and not policy:
+            if isinstance(error, RegistryError) and error.status == 412:
+                referenced = error.code == "VIOLATE_FOREIGN_KEY_CONSTRAINT"
                 raise RegistryError(
-                    f"Harbor refused {what}: {error.message}", _PRECONDITION_HINT, status=412
+                    f"Harbor refused {what}: {error.message}",
+                    _REFERENCED_HINT if referenced else _PRECONDITION_HINT,
+                    status=412,
+                    code=error.code,
                 ) from None
             raise
 

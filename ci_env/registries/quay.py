@@ -6,11 +6,16 @@ manifest_digest, is_manifest_list, start_ts, last_modified}], has_additional}; o
 `specificTag=`; untag `DELETE /api/v1/repository/{ns}/{repo}/tag/{tag}` -> 204 (deleteFullTag,
 needs repo:write). A deleted tag stays recoverable for the namespace's time-machine period;
 `skipRecoveryPeriod=true` skips that only when --repo-quay-skip-recovery-period asks.
+A tag's `end_ts` is its expiry, past or future (quay/quay `endpoints/api/tag.py` `_tag_dict`):
+a tag set to expire later is alive and listed by onlyActiveTags, so only a past end_ts
+(history, from a Quay that ignores onlyActiveTags) drops a row.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from ci_env import timeparse
 from ci_env.errors import AuthError, NotFoundError
@@ -56,6 +61,7 @@ class QuayBackend(NativeBackend):
         super().__init__(registry, options)
         self._token = _native_http.native(options, "quay-token", secret=True)
         self._skip_recovery = flag(options.native.get("quay-skip-recovery-period"))
+        self.now: Callable[[], float] = time.time
         base = options.api_urls.get("quay") or (
             f"{_native_http.scheme_for(registry, options)}://{registry}"
         )
@@ -86,11 +92,15 @@ class QuayBackend(NativeBackend):
                     timeparse.parse_time(item.get("start_ts") or item.get("last_modified")),
                 )
                 for item in body.get("tags") or []
-                if item.get("end_ts") is None  # expired entries are history, not live tags
+                if self._alive(item)
             )
             if not body.get("has_additional"):
                 return rows
             page += 1
+
+    def _alive(self, item: dict[str, Any]) -> bool:
+        end = item.get("end_ts")
+        return not isinstance(end, int | float) or end > self.now()
 
     def list_images(self, repository: str) -> list[Image]:
         return self.remember(repository, _native_http.group_tags(self._rows(repository)))

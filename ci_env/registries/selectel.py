@@ -15,7 +15,7 @@ import threading
 from typing import ClassVar
 
 from ci_env import secrets
-from ci_env.errors import AuthError, RegistryError
+from ci_env.errors import AuthError, NotFoundError, RegistryError
 from ci_env.registries import _native_http
 from ci_env.registries._native_http import ApiClient, ApiTransport, Hints, segment
 from ci_env.registries.base import BackendOptions, Description, NativeOption
@@ -25,6 +25,8 @@ from ci_env.registry.client import RegistryClient
 IDENTITY_URL = "https://api.selvpc.ru/identity/v3"
 DEFAULT_RATE = 2.0  # requests per second: well under Selectel's limits (unpublished)
 JITTER = (1.0, 5.0)  # seconds added to each rate-limit wait, so parallel jobs spread out
+PAGE = 100  # registries a page (the API's default is 10; a project holds at most 100)
+MAX_PAGES = 50  # a bound against a service that ignores offset
 
 _CREDENTIALS = (
     "set --repo-selectel-username, --repo-selectel-password, --repo-selectel-account and "
@@ -153,10 +155,7 @@ class SelectelBackend(DistributionBackend):
         with self._lock:
             if name in self._registry_ids:
                 return self._registry_ids[name]
-        body = self.api.json(
-            "GET", "/registries", "listing Selectel registries", headers={"X-Auth-Token": token}
-        )
-        found = {str(item.get("name")): str(item.get("id")) for item in body or []}
+        found = self._registries(token)
         if name not in found:
             raise RegistryError(
                 f"Selectel has no registry {name!r} in this project",
@@ -165,6 +164,23 @@ class SelectelBackend(DistributionBackend):
         with self._lock:
             self._registry_ids.update(found)
         return found[name]
+
+    def _registries(self, token: str) -> dict[str, str]:
+        """Every registry of the project, name -> id, over `limit`/`offset` pages."""
+        found: dict[str, str] = {}
+        for page in range(MAX_PAGES):
+            body = self.api.json(
+                "GET",
+                "/registries",
+                "listing Selectel registries",
+                params={"limit": PAGE, "offset": page * PAGE},
+                headers={"X-Auth-Token": token},
+            )
+            items = [item for item in body or [] if isinstance(item, dict)]
+            found.update({str(item.get("name")): str(item.get("id")) for item in items})
+            if len(items) < PAGE:
+                break
+        return found
 
     def untag(self, repository: str, tag: str, digest: str) -> str:
         self._split(repository)
@@ -177,14 +193,28 @@ class SelectelBackend(DistributionBackend):
             return super().delete(repository, digest)
         token = self._keystone_token(creds)
         registry_id = self._registry_id(name, token)
+        # werf's form first, then the whole path as one segment (`/` as %2F).
+        nested = "/".join(segment(part) for part in image.split("/"))
+        forms = list(dict.fromkeys((nested, segment(image))))
+        for form in forms[:-1]:
+            try:
+                self._cr_delete(form, digest, repository, registry_id, token)
+            except NotFoundError:
+                continue
+            return "Selectel CR API delete"
+        self._cr_delete(forms[-1], digest, repository, registry_id, token)
+        return "Selectel CR API delete"
+
+    def _cr_delete(
+        self, path: str, digest: str, repository: str, registry: str, token: str
+    ) -> None:
         self.api.call(
             "DELETE",
-            f"/repositories/{segment(image)}/{digest}",
+            f"/repositories/{path}/{digest}",
             f"deleting {digest} of {repository}",
-            params={"registryId": registry_id},
+            params={"registryId": registry},
             headers={"X-Auth-Token": token},
         )
-        return "Selectel CR API delete"
 
 
 BACKEND = SelectelBackend

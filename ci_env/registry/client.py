@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 ACCEPT = ", ".join(MANIFEST_ACCEPT)
 PAGE_SIZE = 1000
+REVISION = "org.opencontainers.image.revision"  # OCI image-spec annotations.md
 _IMAGE_CONFIGS = frozenset(
     {
         "application/vnd.oci.image.config.v1+json",
@@ -155,7 +156,7 @@ class RegistryClient:
         self._lock = threading.Lock()
         self._auths: dict[Credentials | None, Authenticator] = {}
         self._creds: dict[str, Credentials | None] = {}
-        self._config_times: dict[str, datetime | None] = {}
+        self._configs: dict[str, tuple[datetime | None, str | None]] = {}
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -304,19 +305,31 @@ class RegistryClient:
         )
         return response.content
 
-    def config_time(self, repository: str, config_digest: str) -> datetime | None:
-        """`created` of a config blob, cached by digest (configs are content-addressed)."""
+    def _config(self, repository: str, config_digest: str) -> tuple[datetime | None, str | None]:
+        """(`created`, revision label) of a config blob, cached by digest: configs are
+        content-addressed, and keep.git and the time rules both read them (one GET for both)."""
         with self._lock:
-            if config_digest in self._config_times:
-                return self._config_times[config_digest]
+            if config_digest in self._configs:
+                return self._configs[config_digest]
         try:
             data = json.loads(self.blob(repository, config_digest))
-            created = parse_time(data.get("created")) if isinstance(data, dict) else None
         except (ValueError, NotFoundError):
-            created = None
+            data = None
+        data = data if isinstance(data, dict) else {}
+        config = data.get("config")
+        labels = config.get("Labels") if isinstance(config, dict) else None
+        found = labels.get(REVISION) if isinstance(labels, dict) else None
+        value = (
+            parse_time(data.get("created")),
+            found if isinstance(found, str) and found else None,
+        )
         with self._lock:
-            self._config_times[config_digest] = created
-        return created
+            self._configs[config_digest] = value
+        return value
+
+    def config_time(self, repository: str, config_digest: str) -> datetime | None:
+        """`created` of a config blob."""
+        return self._config(repository, config_digest)[0]
 
     def image_created(self, repository: str, digest: str) -> datetime | None:
         """Build time of an image from its config blob; an index uses its first platform child."""
@@ -334,6 +347,29 @@ class RegistryClient:
         if manifest.config_digest is None:
             return None
         return self.config_time(repository, manifest.config_digest)
+
+    def image_revision(self, repository: str, digest: str) -> str | None:
+        """`org.opencontainers.image.revision`: the index's annotation, else its first
+        platform's; a manifest's annotation, else its config label (docker/metadata-action
+        writes both; buildx and kaniko only the label)."""
+        try:
+            body, descriptor = self.get(repository, digest)
+            data = json.loads(body)
+        except (NotFoundError, ValueError):
+            return None
+        if not isinstance(data, dict):
+            return None
+        annotations = data.get("annotations")
+        found = annotations.get(REVISION) if isinstance(annotations, dict) else None
+        if isinstance(found, str) and found:
+            return found
+        manifest = parse_manifest(body, descriptor.digest, descriptor.media_type)
+        if manifest.is_index or "manifests" in data:
+            child = platform_child(data)
+            return self.image_revision(repository, child) if child else None
+        if manifest.config_digest is None:
+            return None
+        return self._config(repository, manifest.config_digest)[1]
 
     def referrers(self, repository: str, digest: str) -> list[str]:
         """Digests whose `subject` is `digest`: the OCI referrers API, else the

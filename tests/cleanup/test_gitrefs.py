@@ -1,79 +1,86 @@
-"""keep.git against real git: a bare `origin` and a shallow clone of it."""
+"""keep.git's git side against real git: a bare `origin` with dated commits and a clone of it."""
 
-import subprocess
+import datetime as dt
+import shutil
 from pathlib import Path
 
 import pytest
 
 from ci_env.cleanup import gitrefs
+from ci_env.cleanup.keep_policies import GitRef, RefKind
 from ci_env.errors import UsageError
+from tests.support.gitrepo import Origin, git
+
+T = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
 
 
-def git(cwd: Path, *args: str) -> str:
-    env = {
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@t",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@t",
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(cwd),
+def hours(n: float) -> dt.datetime:
+    return T - dt.timedelta(hours=n)
+
+
+def test_history_of_a_shallow_single_branch_clone(tmp_path: Path) -> None:
+    origin = Origin(tmp_path)
+    main = origin.linear("main", ("c1", hours(30)), ("c2", hours(20)), ("c3", hours(10)))
+    origin.branch("feature/login", main[1])
+    origin.branch("gone", main[0])
+    origin.tag("v1.0", main[0], annotated_at=hours(5))
+    origin.tag("light", main[1])
+    clone = origin.clone(tmp_path / "clone", depth=1, branch="main")
+    assert git(clone, "rev-parse", "--is-shallow-repository") == "true"
+    origin.delete_branch("gone")  # deleted after the clone: origin no longer has it
+    git(clone, "tag", "local-only")  # never pushed: not one of origin's references
+
+    history = gitrefs.read_history(str(clone))
+
+    assert git(clone, "rev-parse", "--is-shallow-repository") == "false"
+    assert set(history.refs) == {
+        GitRef(RefKind.BRANCH, "main", main[2], hours(10)),
+        GitRef(RefKind.BRANCH, "feature/login", main[1], hours(20)),
+        GitRef(RefKind.TAG, "v1.0", main[0], hours(5)),  # annotated: the tagger date
+        GitRef(RefKind.TAG, "light", main[1], hours(20)),  # lightweight: the commit date
     }
-    done = subprocess.run(
-        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True, timeout=60
-    )
-    return done.stdout.strip()
+    assert set(history.commits) == set(main)
+    assert history.commits[main[2]].parents == (main[1],)
+    assert history.commits[main[0]].date == hours(30)
 
 
-@pytest.mark.parametrize(
-    ("ref", "expected"),
-    [
-        ("main", "main"),
-        ("feature/Add_Login", "feature-add-login"),
-        ("-x-", "x"),
-        ("a" * 70, "a" * 63),
-        ("release/1.2", "release-1-2"),
-    ],
-)
-def test_slug_like_gitlab(ref: str, expected: str) -> None:
-    assert gitrefs.slug(ref) == expected
-
-
-def test_parse_ls_remote_peels_annotated_tags() -> None:
-    text = "aaa\trefs/heads/main\nbbb\trefs/tags/v1\nccc\trefs/tags/v1^{}\nddd\tHEAD\n"
-    assert gitrefs.parse_ls_remote(text) == ({"main": "aaa"}, {"v1": "ccc"})
-
-
-def test_live_refs_from_a_shallow_clone(tmp_path: Path) -> None:
-    work = tmp_path / "work"
-    work.mkdir()
-    git(work, "init", "-q", "-b", "main")
-    shas = []
-    for index in range(5):
-        (work / "f").write_text(str(index))
-        git(work, "add", "f")
-        git(work, "commit", "-q", "-m", f"c{index}")
-        shas.append(git(work, "rev-parse", "HEAD"))
-    git(work, "tag", "-a", "v1.0", "-m", "release", shas[1])
-    git(work, "branch", "feature/Login", shas[2])
-    origin = tmp_path / "origin.git"
-    git(tmp_path, "clone", "-q", "--bare", str(work), str(origin))
-    clone = tmp_path / "clone"
-    git(tmp_path, "clone", "-q", "--depth", "3", f"file://{origin}", str(clone))
-    git(origin, "branch", "-D", "feature/Login")  # deleted after the clone: not live any more
-
-    live = gitrefs.read_live_refs(str(clone), commits_per_branch=2)
-    assert live.branches == {"main"} and live.tags == {"v1.0"}
-    assert live.live_reason("main") == "live branch main"
-    assert live.live_reason("v1.0") == "git tag v1.0"
-    assert live.live_reason(shas[4][:7]) == "commit of live branch main"
-    assert live.live_reason(shas[3]) == "commit of live branch main"
-    assert live.live_reason(shas[1][:10]) == "commit of git tag v1.0"
-    assert live.live_reason(shas[0][:7]) is None  # older than 2 commits
-    assert live.live_reason("feature-login") is None  # branch gone from origin
+def test_a_shallow_clone_whose_origin_is_gone_is_an_error(tmp_path: Path) -> None:
+    origin = Origin(tmp_path)
+    origin.linear("main", ("c1", hours(3)), ("c2", hours(2)))
+    clone = origin.clone(tmp_path / "clone", depth=1)
+    shutil.rmtree(origin.path)
+    with pytest.raises(UsageError) as error:
+        gitrefs.read_history(str(clone))
+    assert "`git fetch origin` failed" in error.value.message
+    assert "fetch-depth: 0" in error.value.hint and "GIT_DEPTH: 0" in error.value.hint
+    with pytest.raises(UsageError) as shallow:
+        gitrefs.read_history(str(clone), fetch=False)
+    assert "is shallow" in shallow.value.message
 
 
 def test_no_origin_is_a_usage_error(tmp_path: Path) -> None:
     git(tmp_path, "init", "-q")
     with pytest.raises(UsageError) as error:
-        gitrefs.read_live_refs(str(tmp_path), 10)
-    assert "ls-remote" in error.value.message
+        gitrefs.read_history(str(tmp_path))
+    assert "git fetch origin" in error.value.message
+
+
+def test_not_a_checkout_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as error:
+        gitrefs.read_history(str(tmp_path / "nowhere"))
+    assert "git checkout" in error.value.hint
+
+
+def test_a_token_in_origins_url_never_reaches_the_message(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q")
+    url = "http://gitlab-ci-token:glcbt-SECRET@127.0.0.1:9/grp/app.git"  # port 9: refused
+    git(tmp_path, "remote", "add", "origin", url)
+    with pytest.raises(UsageError) as error:
+        gitrefs.read_history(str(tmp_path))
+    assert "SECRET" not in error.value.message and "SECRET" not in error.value.hint
+    assert "git fetch origin" in error.value.message and "unable to access" in error.value.message
+    text = "fatal: unable to access 'https://u:glpat-SECRET@gitlab.example/x/' and ssh://t@h/"
+    assert (
+        gitrefs.scrub(text)
+        == "fatal: unable to access 'https://***@gitlab.example/x/' and ssh://***@h/"
+    )

@@ -8,6 +8,7 @@ from ci_env.cleanup import planner
 from ci_env.cleanup.graph import DigestGraph
 from ci_env.cleanup.plan import Action, PlanItem, RepoPlan
 from ci_env.cleanup.rules import Rules, Untagged
+from ci_env.inuse.base import InUse, RepoUse
 from ci_env.registries.base import DOCKER_MANIFEST, Image
 from tests.cleanup.fakes import FakeBackend, TagsOnlyBackend, digest
 
@@ -149,3 +150,22 @@ def test_times_are_read_only_for_undecided_images(fake: FakeBackend) -> None:
     fake.calls.clear()
     plan(fake, RULES.replace(untagged=Untagged.KEEP))
     assert fake.calls["time"] == 0
+
+
+def test_a_digest_in_use_keeps_its_graph_even_unlisted() -> None:
+    """A pod runs a platform manifest of an index being deleted, on a registry that lists
+    tagged manifests only: the platform manifest and what it needs stay."""
+    fake = TagsOnlyBackend()
+    running, other = fake.add("app", digest("arm"), time=OLD), fake.add("app", digest("amd"))
+    fake.add("app", digest("pr-idx"), ["pr-1"], children=[running, other], time=OLD)
+    sig = fake.add("app", digest("sig"), [running.replace(":", "-") + ".sig"], time=OLD)
+    use = RepoUse(digests={running: "in use by pod prod/x (context a)"})
+    rules = RULES.replace(delete_tags=("pr-.*", "sha256-.*"))
+    settings = planner.Settings(rules, NOW, None, parallel=1, in_use=InUse({"fake.test/app": use}))
+    items = by(planner.plan_repository(fake, "app", settings))
+    assert items["pr-1"].action is Action.DELETE
+    assert items[other].action is Action.DELETE
+    assert running not in items  # never planned: not deleted
+    sig_tag = running.replace(":", "-") + ".sig"
+    assert items[sig_tag].digest == sig and items[sig_tag].action is Action.KEEP
+    assert items[sig_tag].reason == "kept: referrer of an image in use by pod prod/x (context a)"

@@ -1,11 +1,13 @@
 """The pure policy: one reason per tag, time read only where it matters."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from ci_env.cleanup import policy
-from ci_env.cleanup.gitrefs import LiveRefs
-from ci_env.cleanup.plan import Action, PlanItem
-from ci_env.cleanup.rules import Rules, Untagged
+from ci_env.cleanup.keep_policies import Commit, GitRef, History, KeepPolicy, RefKind
+from ci_env.cleanup.plan import Action, PlanItem, RepoPlan
+from ci_env.cleanup.rules import GitRule, Rules, Untagged
+from ci_env.inuse.base import RepoUse
 from ci_env.registries.base import Image
 from tests.cleanup.fakes import digest
 
@@ -20,8 +22,8 @@ def image(name: str, *tags: str, age: timedelta | None = None) -> Image:
     return Image(digest(name), tags, pushed=None if age is None else NOW - age)
 
 
-def decide(images: list[Image], rules: Rules, live: LiveRefs | None = None) -> dict[str, str]:
-    items = policy.evaluate(images, rules, NOW, live)
+def decide(images: list[Image], rules: Rules, history: History | None = None) -> dict[str, str]:
+    items = policy.evaluate(images, rules, NOW, history)
     return {item.tag or item.digest: item.reason for item in items}
 
 
@@ -95,28 +97,37 @@ def test_keep_semver_highest() -> None:
     assert got["v1.2.0"].startswith("deleted") and got["nightly"].startswith("deleted")
 
 
-def test_keep_git() -> None:
-    sha = "0123456789abcdef0123456789abcdef01234567"
-    live = LiveRefs(
-        frozenset({"main", "feature/Login"}), frozenset({"v1"}), {sha: "live branch main"}
-    )
+def test_keep_git_keeps_whole_images_with_the_commit_and_policy_in_the_reason() -> None:
+    head, old = "0123456789abcdef0123456789abcdef01234567", "89abcdef" * 5
+    commits = {old: Commit(ago(days=9)), head: Commit(ago(days=8), (old,))}
+    history = History((GitRef(RefKind.BRANCH, "main", head, ago(days=8)),), commits)
+    rule = GitRule((KeepPolicy(RefKind.BRANCH, "main"),))
     images = [
-        image(n, t, age=timedelta(days=9))
-        for n, t in [
-            ("a", "main"),
-            ("b", "feature-login"),
-            ("c", "v1"),
-            ("d", sha[:8]),
-            ("e", "deadbee"),
-            ("f", "old-branch"),
-        ]
+        replace(image("a", "main", "custom", "sha-0123456", age=timedelta(days=9)), revision=head),
+        image("b", old[:7], age=timedelta(days=9)),
+        image("c", "feature", age=timedelta(days=9)),
     ]
-    got = decide(images, Rules(), live)
-    assert got["main"] == "kept: live branch main"
-    assert got["feature-login"] == "kept: slug of live branch feature/Login"
-    assert got["v1"] == "kept: git tag v1"
-    assert got[sha[:8]] == "kept: commit of live branch main"
-    assert got["deadbee"].startswith("deleted") and got["old-branch"].startswith("deleted")
+    got = decide(images, Rules(keep_git=rule), history)
+    reason = "kept: commit 0123456 of branch main (keep.git policy 1: branch main, "
+    assert got["main"] == got["custom"] == got["sha-0123456"]
+    assert got["main"].startswith(reason)
+    assert got[old[:7]].startswith("deleted") and got["feature"].startswith("deleted")
+    # Name rules still pick single tags, and come first.
+    got = decide(images, Rules(keep_git=rule, keep_tags=("custom",)), history)
+    assert got["custom"] == "kept: matches keep.tags 'custom'" and got["main"].startswith(reason)
+
+
+def test_revisions_are_read_only_where_keep_git_can_change_the_outcome() -> None:
+    images = [
+        image("a", "v1", "pr-1"),
+        image("b", "v2"),
+        image("c", "sha256-" + "c" * 64 + ".sig"),
+        replace(image("d", "pr-2"), revision="0" * 40),
+        image("u"),
+    ]
+    rules = Rules(keep_git=GitRule(), keep_tags=("v.*",))
+    assert policy.needs_revision(images, rules) == [images[0]]
+    assert policy.needs_revision(images, Rules(keep_tags=("v.*",))) == []
 
 
 def test_untagged() -> None:
@@ -169,3 +180,46 @@ def test_kept_by_name_needs_no_digest_only_when_nothing_can_go() -> None:
     assert policy.kept_by_name(["main", "pr-3"], rules) is None
     assert policy.kept_by_name(["v1", "v2"], Rules(keep_semver=1)) is None  # v1 may go by time
     assert policy.kept_by_name([], rules) == []
+
+
+def test_an_image_in_use_keeps_every_tag_naming_the_workload() -> None:
+    images = [
+        image("a", "pr-1", "pr-1-retag", age=timedelta(days=9)),
+        image("b", "pr-2", age=timedelta(days=9)),
+        image("c", "pr-3", age=timedelta(days=9)),
+        image("d", age=timedelta(days=9)),
+    ]
+    use = RepoUse(
+        tags={"pr-1": "in use by deployment prod/web (context a)"},
+        digests={digest("b"): "in use by pod prod/x (context a)", digest("d"): "in use by job"},
+    )
+    rules = Rules(delete_tags=("pr-.*",), untagged=Untagged.DELETE)
+    items = policy.evaluate(images, rules, NOW, None, use)
+    got = {item.tag or item.digest: item.reason for item in items}
+    assert got == {
+        "pr-1": "kept: in use by deployment prod/web (context a)",
+        "pr-1-retag": "kept: in use by deployment prod/web (context a)",
+        "pr-2": "kept: in use by pod prod/x (context a)",
+        "pr-3": "deleted: matches delete.tags",
+        digest("d"): "kept: in use by job",
+    }
+    assert policy.kept_by_name(["pr-1"], rules, use=use) is not None
+    assert policy.kept_by_name(["pr-1", "pr-3"], rules, use=use) is None
+
+
+def test_a_saved_plan_is_held_against_what_is_in_use_now() -> None:
+    keep = PlanItem(digest("k"), "v1", Action.KEEP, "kept: matches keep.tags")
+    untag = PlanItem(digest("k"), "pr-1", Action.UNTAG, "untagged: ...")
+    gone = PlanItem(digest("g"), "pr-2", Action.DELETE, "deleted: matches delete.tags")
+    repo = RepoPlan("r.test", "app", "distribution", (keep, untag, gone))
+    now = policy.recheck_in_use(repo, RepoUse(tags={"v1": "in use by pod a/b (context c)"}))
+    assert [(i.tag, i.action) for i in now.items] == [
+        ("v1", Action.KEEP),
+        ("pr-1", Action.KEEP),
+        ("pr-2", Action.DELETE),
+    ]
+    assert now.items[1].reason == "kept: in use by pod a/b (context c) (since planning)"
+    closed = policy.recheck_in_use(repo, RepoUse(digests={digest("g"): "in use by job a/j"}))
+    assert closed.error is not None and closed.operations() == []
+    assert "deletes an image in use since planning: pr-2 (in use by job a/j)" in closed.error
+    assert policy.recheck_in_use(repo, RepoUse()) is repo

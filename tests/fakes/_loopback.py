@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
+
+from tests.fakes import _schemas
 
 Answer = tuple[int, dict[str, str], Any]
 
@@ -55,6 +58,7 @@ class LoopbackApi:
     routes: list[tuple[str, re.Pattern[str], Handler]] = field(default_factory=list)
     log: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
+    tls: ssl.SSLContext | None = None  # serve HTTPS with this server context
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -63,8 +67,11 @@ class LoopbackApi:
 
     # --- set-up ---------------------------------------------------------------------------
 
-    def route(self, method: str, pattern: str, handler: Handler) -> None:
-        self.routes.append((method, re.compile(pattern + r"/?$"), handler))
+    def route(self, method: str, pattern: str, handler: Handler, schema: str | None = None) -> None:
+        """Serve `handler`; with `schema`, each answer must match that vendor schema."""
+        self.routes.append(
+            (method, re.compile(pattern + r"/?$"), _schemas.checked(handler, schema))
+        )
 
     def fail_next(self, method: str, path_part: str, answer: Answer, times: int = 1) -> None:
         with self._lock:
@@ -77,11 +84,14 @@ class LoopbackApi:
     @property
     def url(self) -> str:
         assert self._server is not None, "start() the fake first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
 
     def start(self) -> LoopbackApi:
         server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         server.daemon_threads = True
+        if self.tls is not None:
+            server.socket = self.tls.wrap_socket(server.socket, server_side=True)
         self._server = server
         threading.Thread(target=server.serve_forever, daemon=True).start()
         self._timer = threading.Timer(self.lifetime, self.stop)

@@ -17,6 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 import responses
 from requests import PreparedRequest
 
+from tests.fakes import _schemas
+
 Answer = tuple[int, dict[str, str], Any]
 Handler = Callable[["Call"], Answer]
 
@@ -45,8 +47,11 @@ class FakeApi:
     log: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     faults: list[tuple[str, str, Answer]] = field(default_factory=list)
 
-    def route(self, method: str, pattern: str, handler: Handler) -> None:
-        self.routes.append((method, re.compile(pattern + r"/?$"), handler))
+    def route(self, method: str, pattern: str, handler: Handler, schema: str | None = None) -> None:
+        """Serve `handler`; with `schema`, each answer must match that vendor schema."""
+        self.routes.append(
+            (method, re.compile(pattern + r"/?$"), _schemas.checked(handler, schema))
+        )
 
     def fail_next(self, method: str, path_part: str, answer: Answer) -> None:
         """The next `method` request whose path contains `path_part` gets `answer`."""

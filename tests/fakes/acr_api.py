@@ -11,10 +11,15 @@ data-plane reference:
   `WWW-Authenticate: Bearer realm="https://<host>/oauth2/token",service="<host>",
   scope="repository:<repo>:<action>"` (metadata_read for tag listing, delete for deletes,
   pull for manifests). An identity without delete rights gets a token that still answers 401.
-- `GET /acr/v1/{repo}/_tags?n&orderby=timedesc&last` -> {registry, imageName, tags: [{name,
-  digest, createdTime, lastUpdateTime, changeableAttributes}]}, `Link` rel=next when more.
+- `GET /acr/v1/{repo}/_tags?n&orderby&last` -> {registry, imageName, tags: [{name, digest,
+  createdTime, lastUpdateTime, signed, changeableAttributes}]}, `Link` rel=next when more
+  (keeping the request's orderby). `last` is what the data-plane spec says, lexical: "Result
+  set will include values lexically after last", whatever the order; the spec describes no
+  time cursor, so none is faked (`orderby=timedesc` with `last` skips and repeats tags here).
 - `DELETE /acr/v1/{repo}/_tags/{tag}` -> 202; 405 when the tag is locked (deleteEnabled false).
 - `HEAD/GET /v2/{repo}/manifests/{ref}` and `DELETE /v2/{repo}/manifests/{digest}` -> 202.
+Every answer is checked against `tests/fakes/schemas/acr/`, written from the data-plane spec
+`Azure.ContainerRegistry/stable/2021-07-01/containerregistry.json`.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from tests.fakes._router import Answer, Call, FakeApi, bearer
 HOST = "myreg.azurecr.io"
 LOGIN_URL = "https://login.fake.test"
 MEDIA = "application/vnd.oci.image.manifest.v1+json"
+S = "acr/"
+AAD_SCHEMA = S + "aad_token.json"  # the AAD route is added by tests, on the login host
 
 
 def config_blob(seed: str, created: str = "2024-01-01T00:00:00Z") -> bytes:
@@ -79,15 +86,17 @@ class FakeAcr(FakeApi):
     realm: str = f"https://{HOST}/oauth2/token"
 
     def __post_init__(self) -> None:
-        self.route("POST", r"/oauth2/exchange", self._exchange)
-        self.route("POST", r"/oauth2/token", self._refresh)
-        self.route("GET", r"/oauth2/token", self._basic_token)
-        self.route("GET", r"/acr/v1/(?P<repo>.+)/_tags", self._list)
-        self.route("DELETE", r"/acr/v1/(?P<repo>.+)/_tags/(?P<tag>[^/]+)", self._untag)
-        self.route("HEAD", r"/v2/(?P<repo>.+)/manifests/(?P<ref>[^/]+)", self._get_manifest)
-        self.route("GET", r"/v2/(?P<repo>.+)/manifests/(?P<ref>[^/]+)", self._get_manifest)
-        self.route("DELETE", r"/v2/(?P<repo>.+)/manifests/(?P<ref>[^/]+)", self._delete_manifest)
-        self.route("GET", r"/v2/(?P<repo>.+)/blobs/(?P<ref>[^/]+)", self._get_blob)
+        self.route("POST", r"/oauth2/exchange", self._exchange, S + "oauth2_exchange.json")
+        self.route("POST", r"/oauth2/token", self._refresh, S + "oauth2_token.json")
+        self.route("GET", r"/oauth2/token", self._basic_token, S + "oauth2_token.json")
+        self.route("GET", r"/acr/v1/(?P<repo>.+)/_tags", self._list, S + "tags_list.json")
+        tag = r"/acr/v1/(?P<repo>.+)/_tags/(?P<tag>[^/]+)"
+        self.route("DELETE", tag, self._untag, S + "tag_delete.json")
+        manifest = r"/v2/(?P<repo>.+)/manifests/(?P<ref>[^/]+)"
+        self.route("HEAD", manifest, self._get_manifest, S + "v2.json")
+        self.route("GET", manifest, self._get_manifest, S + "v2.json")
+        self.route("DELETE", manifest, self._delete_manifest, S + "v2.json")
+        self.route("GET", r"/v2/(?P<repo>.+)/blobs/(?P<ref>[^/]+)", self._get_blob, S + "v2.json")
 
     def add(
         self,
@@ -116,8 +125,9 @@ class FakeAcr(FakeApi):
             or known[0] != form.get("client_secret")
             or form.get("grant_type") != "client_credentials"
         ):
-            return 401, {}, {"error": "invalid_client"}
-        return 200, {}, {"access_token": f"aad-{form['client_id']}", "expires_in": 3600}
+            return 401, {}, {"error": "invalid_client", "error_description": "AADSTS7000215"}
+        token = f"aad-{form['client_id']}"
+        return 200, {}, {"token_type": "Bearer", "expires_in": 3600, "access_token": token}
 
     def _exchange(self, call: Call) -> Answer:
         form = call.form()
@@ -178,17 +188,18 @@ class FakeAcr(FakeApi):
                 {"errors": [{"code": "NAME_UNKNOWN", "message": "repository not found"}]},
             )
         size = int(call.query.get("n", "100"))
-        ordered = sorted(self.tags[repo].items(), key=lambda item: item[1][1], reverse=True)
+        order = call.query.get("orderby", "")
+        ordered = sorted(self.tags[repo].items())  # lexical unless orderby asks otherwise
+        if order in ("timedesc", "timeasc"):
+            ordered.sort(key=lambda item: item[1][1], reverse=order == "timedesc")
         last = call.query.get("last")
         if last:
-            names = [name for name, _ in ordered]
-            ordered = ordered[names.index(last) + 1 :]
+            ordered = [item for item in ordered if item[0] > last]  # the spec: lexically after
         chunk = ordered[:size]
         headers = {}
         if len(ordered) > size:
-            headers["Link"] = (
-                f'</acr/v1/{repo}/_tags?last={chunk[-1][0]}&n={size}&orderby=timedesc>; rel="next"'
-            )
+            query = f"last={chunk[-1][0]}&n={size}" + (f"&orderby={order}" if order else "")
+            headers["Link"] = f'</acr/v1/{repo}/_tags?{query}>; rel="next"'
         items = [
             {
                 "name": name,

@@ -6,6 +6,7 @@ Follows JFrog's "Deletion and cleanup of Docker tags and repositories"
 that tag's folder only (204); Basic auth, 401 with `WWW-Authenticate: Basic realm="Artifactory
 Realm"` without it; 404 for an unknown path. `GET /artifactory/api/system/ping` -> "OK".
 The `/v2/...` Docker Registry API is the real local registry (the repository path method).
+Answers are checked against `tests/fakes/schemas/artifactory/`.
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ class FakeArtifactory(FakeApi):
     on_delete: Callable[[str], None] | None = None
 
     def __post_init__(self) -> None:
-        self.route("GET", r"/artifactory/api/system/ping", lambda call: (200, {}, "OK"))
-        self.route("DELETE", r"/artifactory/(?P<path>.+)", self._delete)
+        ping = r"/artifactory/api/system/ping"
+        self.route("GET", ping, lambda call: (200, {}, "OK"), "artifactory/ping.json")
+        self.route(
+            "DELETE", r"/artifactory/(?P<path>.+)", self._delete, "artifactory/delete_item.json"
+        )
 
     def _delete(self, call: Call) -> Answer:
         if not call.headers.get("Authorization", "").startswith("Basic "):

@@ -18,6 +18,9 @@ Follows the GitHub REST documentation:
 - "Troubleshooting": a bad token -> 401 `{"message": "Bad credentials"}`; a token without
   access (e.g. the Actions GITHUB_TOKEN on an unlinked package) -> 403
   `{"message": "Resource not accessible by integration"}`.
+Answers are checked against `tests/fakes/schemas/github/`, written from GitHub's OpenAPI
+description (github/rest-api-description): `package-version`, `package`, `public-user`,
+`basic-error`, the `link` header.
 On ghcr.io each pushed manifest is a version, index children and referrers included
 (untagged), so versions are derived from what the registry holds: the tags it lists plus every
 manifest the fake has seen that still exists. Deleting a version deletes that manifest by
@@ -71,15 +74,25 @@ class FakeGitHub(LoopbackApi):
         self._session: Any = None
         owner = r"/(?P<kind>orgs|users)/(?P<owner>[^/]+)"
         package = owner + r"/packages/container/(?P<package>[^/]+)"
-        self.route("GET", r"/users/(?P<login>[^/]+)", self._user)
-        self.route("GET", owner + r"/packages", self._packages)
-        self.route("GET", package + r"/versions", self._list)
-        self.route("DELETE", package + r"/versions/(?P<id>\d+)", self._delete)
+        self.route("GET", r"/users/(?P<login>[^/]+)", self._user, "github/user.json")
+        self.route("GET", owner + r"/packages", self._packages, "github/packages.json")
+        self.route("GET", package + r"/versions", self._list, "github/versions.json")
+        self.route(
+            "DELETE",
+            package + r"/versions/(?P<id>\d+)",
+            self._delete,
+            "github/version_delete.json",
+        )
 
     # --- helpers for tests ----------------------------------------------------------------
 
     def rate_limit_next(self, method: str, part: str, seconds: int = 1, times: int = 1) -> None:
         self.fail_next(method, part, (403, {"Retry-After": str(seconds)}, SECONDARY), times)
+
+    def secondary_429_next(self, method: str, part: str, times: int = 1) -> None:
+        """A secondary limit as 429 with neither retry-after nor x-ratelimit-remaining: 0
+        (documented: then wait at least a minute, longer on each repeat)."""
+        self.fail_next(method, part, (429, {}, SECONDARY), times)
 
     def version_ids(self, repo: str) -> dict[str, int]:
         self._sync(repo)
@@ -153,7 +166,7 @@ class FakeGitHub(LoopbackApi):
         login = call.match["login"]
         if login not in self.owners:
             return 404, {}, {"message": "Not Found"}
-        return 200, {}, {"login": login, "id": 1, "type": self.owners[login]}
+        return 200, {}, _public_user(login, self.owners[login])
 
     def _packages(self, call: Call) -> Answer:
         refused = self._authorised(call)
@@ -164,8 +177,7 @@ class FakeGitHub(LoopbackApi):
         catalog = self.registry.session().get("/v2/_catalog", timeout=30).json()
         names = [r[len(owner) + 1 :] for r in catalog.get("repositories") or []
                  if r.startswith(owner + "/")]  # fmt: skip
-        items = [{"id": i, "name": n, "package_type": "container"} for i, n in enumerate(names)]
-        return self._page(call, items)
+        return self._page(call, [_package(i, name) for i, name in enumerate(names)])
 
     def _list(self, call: Call) -> Answer:
         refused = self._authorised(call)
@@ -230,3 +242,34 @@ class FakeGitHub(LoopbackApi):
                 return 500, {}, {"message": f"fake: registry said {answer.status_code}"}
             del self.versions[repo][version.digest]
         return 204, {}, None
+
+
+STAMP = "2024-01-01T00:00:00Z"
+
+
+def _public_user(login: str, kind: str) -> dict[str, Any]:
+    """A `public-user` with every field the schema requires (the client reads `type`)."""
+    urls = (
+        "avatar_url html_url followers_url following_url gists_url starred_url "
+        "subscriptions_url organizations_url repos_url events_url received_events_url"
+    ).split()
+    user: dict[str, Any] = {key: f"https://fake.test/{login}/{key}" for key in urls}
+    user.update(login=login, id=1, node_id="U_1", gravatar_id="", type=kind, site_admin=False)
+    user.update(url=f"https://fake.test/users/{login}", created_at=STAMP, updated_at=STAMP)
+    user.update(dict.fromkeys(("name", "company", "blog", "location", "email", "bio")))
+    user.update(hireable=None, public_repos=0, public_gists=0, followers=0, following=0)
+    return user
+
+
+def _package(number: int, name: str) -> dict[str, Any]:
+    return {
+        "id": number,
+        "name": name,
+        "package_type": "container",
+        "url": f"https://fake.test/packages/{number}",
+        "html_url": f"https://fake.test/packages/{number}",
+        "version_count": 1,
+        "visibility": "private",
+        "created_at": STAMP,
+        "updated_at": STAMP,
+    }

@@ -9,7 +9,11 @@ Follows the GitLab documentation:
   revision, short_revision, digest, created_at, total_size}; `DELETE .../tags/:tag_name`
   removes that tag only -> 200; unknown -> 404 `{"message": "404 Tag Not Found"}`.
 - "REST API > Pagination": `page`/`per_page` (max 100) with `X-Page`, `X-Per-Page`,
-  `X-Next-Page`, `X-Prev-Page`, `X-Total`, `X-Total-Pages` and a `Link` header.
+  `X-Next-Page`, `X-Prev-Page`, `X-Total`, `X-Total-Pages` and a `Link` header. Tags also page
+  by keyset (`pagination=keyset`, preferred, offset deprecated): a `Link` rel=next only,
+  carrying the last tag name; `keyset` False answers 405 "Keyset pagination is not yet
+  available for this type of request", as GitLab does where the registry metadata database
+  (needed for keyset) is off.
 - "REST API > Authentication": `PRIVATE-TOKEN` (access tokens) or `JOB-TOKEN`; a bad token ->
   401 `{"message": "401 Unauthorized"}`; a job token outside what the instance allows ->
   403 `{"message": "403 Forbidden"}`.
@@ -18,6 +22,7 @@ Follows the GitLab documentation:
 - "Container registry token authentication": the registry's Bearer challenge names
   `realm=<gitlab>/jwt/auth`, `service=container_registry`; the client asks that realm with Basic
   `gitlab-ci-token:<CI_JOB_TOKEN>` (or a user and access token) for a JWT with the scopes.
+Answers are checked against `tests/fakes/schemas/gitlab/`.
 Registry state is read from the registry's storage (tags are `_manifests/tags/<tag>` links), and
 a tag delete removes that link directory — what distribution's own tag untag does.
 """
@@ -66,6 +71,7 @@ class FakeGitLab(LoopbackApi):
     job_token: str = JOB_TOKEN
     job_token_can_delete: bool = True
     protected: set[str] = field(default_factory=set)  # tag names a protection rule covers
+    keyset: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -74,11 +80,11 @@ class FakeGitLab(LoopbackApi):
         self._state = threading.Lock()
         project = r"/api/v4/projects/(?P<project>[^/]+)/registry/repositories"
         tags = project + r"/(?P<rid>\d+)/tags"
-        self.route("GET", project, self._repositories)
-        self.route("GET", tags, self._tags)
-        self.route("GET", tags + r"/(?P<tag>[^/]+)", self._tag)
-        self.route("DELETE", tags + r"/(?P<tag>[^/]+)", self._delete)
-        self.route("GET", r"/jwt/auth", self._jwt)
+        self.route("GET", project, self._repositories, "gitlab/repositories.json")
+        self.route("GET", tags, self._tags, "gitlab/tags.json")
+        self.route("GET", tags + r"/(?P<tag>[^/]+)", self._tag, "gitlab/tag.json")
+        self.route("DELETE", tags + r"/(?P<tag>[^/]+)", self._delete, "gitlab/tag_delete.json")
+        self.route("GET", r"/jwt/auth", self._jwt, "gitlab/jwt_auth.json")
 
     @property
     def api_url(self) -> str:
@@ -199,7 +205,27 @@ class FakeGitLab(LoopbackApi):
             repo
         ).exists() else []  # fmt: skip
         items = [{"name": n, "path": f"{repo}:{n}", "location": f"r/{repo}:{n}"} for n in names]
+        if call.query.get("pagination") == "keyset":
+            return self._keyset(call, items)
         return self._page(call, items)
+
+    def _keyset(self, call: Call, items: list[dict[str, str]]) -> Answer:
+        if not self.keyset:
+            return 405, {}, {"message": "Keyset pagination is not yet available for this type "
+                             "of request"}  # fmt: skip
+        per_page = min(int(call.query.get("per_page", "20")), 100)
+        descending = call.query.get("sort") == "desc"
+        items = sorted(items, key=lambda item: item["name"], reverse=descending)
+        last = call.query.get("last")
+        if last:
+            items = [i for i in items if (i["name"] < last if descending else i["name"] > last)]
+        chunk = items[:per_page]
+        headers = {}
+        if len(items) > per_page:
+            query = {**call.query, "last": chunk[-1]["name"]}
+            link = "&".join(f"{key}={value}" for key, value in query.items())
+            headers["Link"] = f'<{self.url}{call.path}?{link}>; rel="next"'
+        return 200, headers, chunk
 
     def _tag(self, call: Call) -> Answer:
         refused = self._auth(call)

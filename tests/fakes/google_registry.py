@@ -9,7 +9,9 @@ images; this layer adds what Google documents and the plain registry lacks:
 - `DELETE /v2/<name>/manifests/<digest>` while a tag still points at it answers 400
   GOOGLE_MANIFEST_DANGLING_TAG (the exchange quoted in github.com/genuinetools/reg/issues/136);
   otherwise the real registry deletes it.
-Tags are read and removed in the registry's storage (`_manifests/tags/<tag>`), which
+Answers are checked against `tests/fakes/schemas/google/` (the map's shape as
+go-containerregistry's `pkg/v1/google` reads it). Tags are read and removed in the registry's
+storage (`_manifests/tags/<tag>`), which
 distribution re-reads on every request.
 """
 
@@ -39,11 +41,11 @@ class GoogleRegistry(FakeApi):
     dangling_refusals: int = 0
 
     def __post_init__(self) -> None:
-        self.route("GET", r"/v2/(?P<repo>.+)/tags/list", self._list)
-        self.route(
-            "DELETE", r"/v2/(?P<repo>.+)/manifests/(?P<ref>sha256(:|%3A)[0-9a-f]+)", self._delete
-        )
-        self.route("DELETE", r"/v2/(?P<repo>.+)/manifests/(?P<ref>[^/:%]+)", self._untag)
+        self.route("GET", r"/v2/(?P<repo>.+)/tags/list", self._list, "google/tags_list.json")
+        delete = "google/manifest_delete.json"
+        digest = r"/v2/(?P<repo>.+)/manifests/(?P<ref>sha256(:|%3A)[0-9a-f]+)"
+        self.route("DELETE", digest, self._delete, delete)
+        self.route("DELETE", r"/v2/(?P<repo>.+)/manifests/(?P<ref>[^/:%]+)", self._untag, delete)
 
     def _root(self, repo: str) -> Path:
         assert self.registry is not None

@@ -5,9 +5,14 @@ Follows werf's Selectel driver (pkg/docker_registry/selectel.go, 2022-2024) and 
 - identity `POST /identity/v3/auth/tokens` (Keystone v3 password method; user in domain =
   account; scope project by name+domain or by id) -> 201 with `X-Subject-Token`; 401 otherwise.
   `flaky_vpc_id` makes id-scoped requests fail like the seed's known limitation 1.
-- `GET /api/v1/registries` (X-Auth-Token) -> [{id, name}].
-- `DELETE /api/v1/repositories/{repo}/{digest}?registryId=` -> 204, 404 when unknown.
-- Low rate limits: `limit_after` requests, then 429 with `Retry-After: 0` once per excess.
+- `GET /api/v1/registries?limit&offset` (X-Auth-Token) -> [{id, name}]; `limit` defaults to
+  10, as Selectel's API pages say (cited in issue 19), so a client that sends no paging sees
+  only the first ten registries of a project (which may hold 100).
+- `DELETE /api/v1/repositories/{repo}/{digest}?registryId=` -> 204, 404 when unknown. Which
+  form of a nested {repo} Selectel accepts is undocumented: `repo_path` says which one the fake
+  takes ("slash" as werf sends it, "encoded" as %2F, or "either"); the other form 404s.
+Answers are checked against `tests/fakes/schemas/selectel/` (which say what is cited from
+where, and that no machine-readable Selectel spec was available).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from tests.fakes._router import Answer, Call, FakeApi
 
 CR_URL = "https://cr.selcloud.ru"
 IDENTITY_URL = "https://identity.fake.test/identity/v3"
+IDENTITY_SCHEMA = "selectel/identity_tokens.json"
 
 
 @dataclass
@@ -31,11 +37,15 @@ class FakeSelectel(FakeApi):
     # Called with (registry name, repo, digest) after a delete (CLI tests mirror it in the
     # real registry that serves the /v2 side).
     on_delete: Callable[[str, str, str], None] | None = None
+    repo_path: str = "either"  # "slash" | "encoded" | "either"
 
     def __post_init__(self) -> None:
-        self.route("GET", r"/api/v1/registries", self._registries)
+        self.route("GET", r"/api/v1/registries", self._registries, "selectel/registries.json")
         self.route(
-            "DELETE", r"/api/v1/repositories/(?P<repo>[^/]+)/(?P<digest>[^/]+)", self._delete
+            "DELETE",
+            r"/api/v1/repositories/(?P<repo>.+)/(?P<digest>sha256(:|%3A)[^/]+)",
+            self._delete,
+            "selectel/reference_delete.json",
         )
 
     def identity(self, call: Call) -> Answer:
@@ -65,12 +75,24 @@ class FakeSelectel(FakeApi):
     def _registries(self, call: Call) -> Answer:
         if not self._authed(call):
             return 401, {}, {"message": "unauthorized"}
-        return 200, {}, [{"id": key, "name": name} for key, name in self.registries.items()]
+        limit = int(call.query.get("limit", "10"))
+        offset = int(call.query.get("offset", "0"))
+        listed = [{"id": key, "name": name} for key, name in self.registries.items()]
+        return 200, {}, listed[offset : offset + limit]
+
+    def _path_accepted(self, raw: str) -> bool:
+        if self.repo_path == "slash":
+            return "%2F" not in raw.upper()
+        if self.repo_path == "encoded":
+            return "/" not in raw
+        return True
 
     def _delete(self, call: Call) -> Answer:
         if not self._authed(call):
             return 401, {}, {"message": "unauthorized"}
         assert call.match is not None
+        if not self._path_accepted(call.match["repo"]):
+            return 404, {}, {"message": "not found"}
         key = (
             call.query.get("registryId", ""),
             unquote(call.match["repo"]),

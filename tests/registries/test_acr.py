@@ -16,7 +16,8 @@ from ci_env.errors import AuthError, RegistryError
 from ci_env.registries import backend_class
 from ci_env.registries.acr import AcrBackend
 from ci_env.registries.base import BackendOptions, Image, first_pattern_match
-from tests.fakes.acr_api import HOST, LOGIN_URL, FakeAcr
+from tests.fakes import _schemas
+from tests.fakes.acr_api import AAD_SCHEMA, HOST, LOGIN_URL, FakeAcr
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def _aad(fake: FakeAcr, request: object) -> tuple[int, dict[str, str], str]:
 
     body = getattr(request, "body", "") or ""
     call = Call("POST", "/token", {}, {}, body.encode() if isinstance(body, str) else body)
-    return _render(fake.aad(call))
+    return _render(_schemas.checked(fake.aad, AAD_SCHEMA)(call))
 
 
 OLD = "2023-03-04T05:06:07Z"
@@ -163,3 +164,11 @@ def test_authority_host_option_like_the_azure_sdks() -> None:
     assert _authority(BackendOptions()) == "https://login.microsoftonline.com"
     fallbacks = {option.name: option.fallbacks for option in AcrBackend.native_options}
     assert fallbacks["azure-authority-host"] == ("AZURE_AUTHORITY_HOST",)
+
+
+def test_tags_are_paged_in_the_lexical_order_of_last(acr: FakeAcr) -> None:
+    """The spec's `last` is lexical; paired with orderby=timedesc (the old client) pages skip
+    and repeat tags."""
+    images = backend(SP).list_images("team/app")
+    assert sorted(tag for image in images for tag in image.tags) == sorted(acr.tags["team/app"])
+    assert all("orderby" not in query for method, _, query in acr.log if method == "GET")

@@ -29,13 +29,13 @@ from pathlib import Path
 import pytest
 
 from tests.fakes._front import Front
-from tests.fakes.acr_api import FakeAcr
+from tests.fakes.acr_api import AAD_SCHEMA, FakeAcr
 from tests.fakes.artifactory_api import FakeArtifactory
 from tests.fakes.dockerhub_api import FakeDockerHub
 from tests.fakes.google_registry import GoogleRegistry
 from tests.fakes.harbor_api import Artifact, FakeHarbor
 from tests.fakes.quay_api import FakeQuay
-from tests.fakes.selectel_api import FakeSelectel
+from tests.fakes.selectel_api import IDENTITY_SCHEMA, FakeSelectel
 from tests.support.images import list_tags, manifest_exists, push_image, tag
 from tests.support.registry import LocalRegistry
 
@@ -182,7 +182,7 @@ def _acr(reg: LocalRegistry, tmp: Path) -> Case:
         ("main", "w", "2024-01-01T00:00:06Z"),
     ):
         acr.add(repo, name, seed_name, when)
-    acr.route("POST", r"/(?P<tenant>[^/]+)/oauth2/v2\.0/token", acr.aad)
+    acr.route("POST", r"/(?P<tenant>[^/]+)/oauth2/v2\.0/token", acr.aad, AAD_SCHEMA)
     front = Front(acr).start()
     acr.realm = f"{front.url}/oauth2/token"
     env = {
@@ -213,7 +213,7 @@ def _selectel(reg: LocalRegistry, tmp: Path) -> Case:
     digests = seed(reg, "acme/app")
     selectel = FakeSelectel("")
     selectel.images = {("reg-1", "app", digests["pr-2"]), ("reg-1", "app", digests["pr-3"])}
-    selectel.route("POST", r"/identity/v3/auth/tokens", selectel.identity)
+    selectel.route("POST", r"/identity/v3/auth/tokens", selectel.identity, IDENTITY_SCHEMA)
 
     def mirror(registry: str, image: str, digest: str) -> None:
         reg.session().delete(f"/v2/{registry}/{image}/manifests/{digest}").raise_for_status()

@@ -13,7 +13,7 @@ from ci_env.errors import AuthError, NotFoundError, RegistryError, UnsupportedEr
 from ci_env.registries import backend_class
 from ci_env.registries.base import BackendOptions, Operation, OpKind, first_pattern_match
 from ci_env.registries.dockerhub import DockerHubBackend
-from tests.fakes.dockerhub_api import BASE_URL, FakeDockerHub
+from tests.fakes.dockerhub_api import BASE_URL, REGISTRY_URL, FakeDockerHub, FakeHubRegistry
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 A = "sha256:" + "a" * 64
@@ -27,6 +27,7 @@ def hub() -> Iterator[FakeDockerHub]:
         fake.repos["acme/app"] = {
             f"v{i}": (A if i % 2 else B, T0 + timedelta(hours=i)) for i in range(1, 251)
         }
+        FakeHubRegistry(REGISTRY_URL, hub=fake).install(mock)
         yield fake.install(mock)
 
 
@@ -61,7 +62,8 @@ def test_untag_with_username_and_password(hub: FakeDockerHub) -> None:
 
 
 def test_legacy_login_is_the_fallback(hub: FakeDockerHub) -> None:
-    hub.legacy_login_only = True
+    # A Hub without the newer endpoint; a canned answer, since the reference documents none.
+    hub.fail_next("POST", "/v2/auth/token", (404, {}, {"message": "not found"}))
     made = backend(**{"docker-hub-username": "ci", "docker-hub-password": "hub-password"})
     made.untag("acme/app", "v2", B)
     assert hub.calls("POST", "/v2/users/login") == 1
@@ -101,13 +103,84 @@ def test_moved_tag_is_left_alone(hub: FakeDockerHub) -> None:
     assert hub.calls("DELETE") == 0
 
 
-def test_delete_removes_every_tag_of_the_digest(hub: FakeDockerHub) -> None:
+def test_delete_removes_every_tag_then_the_manifest(hub: FakeDockerHub) -> None:
     hub.tokens["t"] = True
     made = backend(**{"docker-hub-token": "t"})
     assert "every tag" in made.delete("acme/app", A)
     assert all(digest == B for digest, _ in hub.repos["acme/app"].values())
-    with pytest.raises(UnsupportedError):
+    assert A not in hub.untagged["acme/app"]  # the registry API deleted the manifest (202)
+    with pytest.raises(NotFoundError):  # already gone
         made.delete("acme/app", "sha256:" + "c" * 64)
+
+
+def test_untagged_manifest_is_deleted_through_the_registry_api(hub: FakeDockerHub) -> None:
+    """Docker's Registry reference documents manifest DELETE on Hub; the old client said no
+    such API existed and left untagged manifests behind."""
+    c = "sha256:" + "c" * 64
+    hub.untagged["acme/app"] = {c}
+    made = backend(**{"docker-hub-token": "t"})
+    assert made.delete("acme/app", c) == "registry API manifest delete"
+    assert hub.untagged["acme/app"] == set()
+
+
+def test_referenced_manifest_is_kept_and_reported(hub: FakeDockerHub) -> None:
+    made = backend()
+    made._tags_by_digest[("acme/app", A)] = ()  # listed untagged, but a tag points at it
+    with pytest.raises(RegistryError) as caught:
+        made.delete("acme/app", A)
+    assert caught.value.status == 403 and "references it" in caught.value.message
+
+
+def test_schema_shaped_listing_resolves_digests_through_the_registry() -> None:
+    """The published tag schema has no top-level digest: the old client listed zero images."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        hub = FakeDockerHub(BASE_URL)
+        hub.repos["acme/app"] = {"v1": (A, T0), "v2": (B, T0), "v3": (A, T0)}
+        registry = FakeHubRegistry(REGISTRY_URL, hub=hub).install(mock)
+        hub.install(mock)
+        images = {image.digest: image.tags for image in backend().list_images("acme/app")}
+    assert images == {A: ("v1", "v3"), B: ("v2",)}
+    assert registry.calls("HEAD", "/manifests/") == 3
+
+
+def test_served_top_level_digest_spares_the_registry(hub: FakeDockerHub) -> None:
+    page = {"count": 1, "next": None, "previous": None, "results": [{"name": "v1", "digest": A}]}
+    hub.fail_next("GET", "/tags", (200, {}, page))  # what Hub serves beyond its schema
+    assert [image.digest for image in backend().list_images("acme/app")] == [A]
+
+
+def test_token_is_renewed_before_its_ten_minutes_run_out(hub: FakeDockerHub) -> None:
+    now = [1000.0]
+    hub.clock = lambda: now[0]
+    made = backend(**{"docker-hub-username": "ci", "docker-hub-password": "hub-password"})
+    made.clock = lambda: now[0]
+    made.untag("acme/app", "v1", A)
+    now[0] += 601  # the Hub reference: "This expires in 10 minutes"
+    made.untag("acme/app", "v3", A)
+    assert "v3" not in hub.repos["acme/app"]
+    assert hub.calls("POST", "/v2/auth/token") == 2
+
+
+def test_a_refused_token_is_exchanged_again_once(hub: FakeDockerHub) -> None:
+    made = backend(**{"docker-hub-username": "ci", "docker-hub-password": "hub-password"})
+    made.untag("acme/app", "v1", A)
+    hub.tokens.clear()  # revoked, or expired on a clock that slept
+    made.untag("acme/app", "v3", A)
+    assert hub.calls("POST", "/v2/auth/token") == 2 and hub.calls("DELETE", "/tags/") == 3
+
+
+def test_a_given_token_that_is_refused_is_not_retried(hub: FakeDockerHub) -> None:
+    with pytest.raises(AuthError):
+        backend(**{"docker-hub-token": "expired"}).untag("acme/app", "v1", A)
+    assert hub.calls("DELETE", "/tags/") == 1 and hub.calls("POST") == 0
+
+
+def test_refused_tag_delete_endpoint_is_reported(hub: FakeDockerHub) -> None:
+    hub.tag_delete_gone = True
+    made = backend(**{"docker-hub-username": "ci", "docker-hub-password": "hub-password"})
+    with pytest.raises(UnsupportedError, match="not part of the published Hub API"):
+        made.untag("acme/app", "v1", A)
+    assert "v1" in hub.repos["acme/app"]
 
 
 def test_rate_limit_waits_for_x_retry_after(hub: FakeDockerHub) -> None:
@@ -143,3 +216,23 @@ def test_remaining_zero_pauses_until_reset(hub: FakeDockerHub) -> None:
 def test_unknown_repository_is_not_found(hub: FakeDockerHub) -> None:
     with pytest.raises(NotFoundError):
         backend().list_images("acme/missing")
+
+
+def test_hub_login_is_the_registry_login_too(hub: FakeDockerHub) -> None:
+    from ci_env.registry.auth import Credentials
+
+    made = backend(**{"docker-hub-username": "ci", "docker-hub-password": "hub-password"})
+    assert made._registry().client.credentials() == Credentials("ci", "hub-password")
+
+
+def test_a_registry_login_that_may_not_delete_leaves_the_image_untagged(
+    hub: FakeDockerHub,
+) -> None:
+    hub.tokens["t"] = True
+    hub.registry_may_delete = False
+    made = backend(**{"docker-hub-token": "t"})
+    assert "stays untagged" in made.delete("acme/app", A)
+    assert all(digest == B for digest, _ in hub.repos["acme/app"].values())
+    hub.untagged["acme/app"].add("sha256:" + "c" * 64)
+    with pytest.raises(AuthError):  # nothing was done: the refusal is the answer
+        made.delete("acme/app", "sha256:" + "c" * 64)

@@ -14,8 +14,10 @@ import datetime as dt
 import json
 from typing import Any
 
+import pytest
 import responses
 
+from ci_env.errors import AuthError
 from ci_env.registries.base import DOCKER_MANIFEST, BackendOptions
 from ci_env.registries.gar import GarBackend
 from ci_env.registries.gcr import GcrBackend
@@ -116,3 +118,15 @@ def test_gar_shares_the_behaviour() -> None:
     backend = make(GarBackend, "europe-west1-docker.pkg.dev")
     assert backend.kind == "gar"
     assert len(backend.list_images("proj/repo/app")) == 3
+
+
+@responses.activate
+def test_refusal_names_artifact_registry_roles_not_storage() -> None:
+    """Container Registry was shut down on 2025-03-18; gcr.io is served by Artifact Registry,
+    whose roles (not Cloud Storage's) govern deletes."""
+    denied = {"errors": [{"code": "DENIED", "message": "Permission denied"}]}
+    responses.add("DELETE", f"https://gcr.io/v2/p/app/manifests/{C}", json=denied, status=403)
+    with pytest.raises(AuthError) as caught:
+        make(GcrBackend, "gcr.io").delete("p/app", C)
+    assert "roles/artifactregistry.repoAdmin" in caught.value.hint
+    assert "Storage Admin" not in GcrBackend.description.cleanup_credentials

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ci_env.errors import AuthError, NotFoundError, RegistryError
+from ci_env.registries import _github_api as github_api
 from ci_env.registries import github
 from ci_env.registries.base import BackendOptions, Operation, OpKind, first_pattern_match
 from tests.fakes.github_api import TOKEN, FakeGitHub
@@ -196,6 +197,36 @@ def test_secondary_rate_limit_waits_retry_after_and_records_it(
     assert time.monotonic() - start >= 1.0
     assert backend.wait_seconds >= 1.0
     assert fake.calls("DELETE") == 2 and list_tags(registry, REPO) == []
+
+
+def test_secondary_429_without_retry_after_waits_the_documented_minute(
+    registry: LocalRegistry,
+    fake: FakeGitHub,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """GitHub documents 403 or 429 for secondary limits; the old client did not retry a 429
+    that carried neither retry-after nor x-ratelimit-remaining: 0."""
+    monkeypatch.setattr(github_api, "SECONDARY_WAIT", 0.2)  # the minute, shortened
+    digest = push_image(registry, REPO, "1.0", via="http")
+    backend = make(registry, fake, tmp_path)
+    backend.list_images(REPO)
+    fake.secondary_429_next("DELETE", "/versions/", times=2)
+    backend.delete(REPO, digest)
+    assert fake.calls("DELETE") == 3 and list_tags(registry, REPO) == []
+    assert backend.wait_seconds >= 0.2 + 0.4  # a minute, then twice that
+
+
+def test_secondary_429_longer_than_the_budget_is_reported_at_once(
+    registry: LocalRegistry, fake: FakeGitHub, tmp_path: Path
+) -> None:
+    digest = push_image(registry, REPO, "1.0", via="http")
+    backend = make(registry, fake, tmp_path)  # max_retry_seconds=10 < the documented minute
+    backend.list_images(REPO)
+    fake.secondary_429_next("DELETE", "/versions/")
+    (result,) = backend.apply(REPO, [Operation(OpKind.DELETE, digest)])
+    assert isinstance(result.error, RegistryError) and result.error.code == "RATE_LIMITED"
+    assert fake.calls("DELETE") == 1 and backend.wait_seconds < 1
 
 
 def test_rate_limit_reset_header_is_honoured(

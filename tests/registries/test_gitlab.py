@@ -72,13 +72,27 @@ def test_lists_tags_grouped_by_digest_with_times(fake: FakeGitLab, tmp_path: Pat
     assert backend.list_images("grp/proj/none") == []
 
 
-def test_pagination_headers_are_followed(fake: FakeGitLab, tmp_path: Path) -> None:
+def test_tags_are_paged_by_keyset(fake: FakeGitLab, tmp_path: Path) -> None:
+    """GitLab: offset pagination of tags is deprecated, keyset preferred (the old client
+    paged by offset)."""
     assert fake.registry is not None
     seed_bulk(fake.registry, REPO, [(f"t{n:03}", EPOCH) for n in range(150)])
     images = make(fake, tmp_path).list_images(REPO)
     assert len(images) == 150
-    pages = [q.get("page", "1") for m, p, q in fake.log if m == "GET" and p.endswith("/tags")]
-    assert pages == ["1", "2"]
+    pages = [q for m, p, q in fake.log if m == "GET" and p.endswith("/tags")]
+    assert [q.get("pagination") for q in pages] == ["keyset", "keyset"]
+    assert [q.get("last") for q in pages] == [None, "t099"]
+
+
+def test_offset_pages_where_keyset_is_not_available(fake: FakeGitLab, tmp_path: Path) -> None:
+    assert fake.registry is not None
+    fake.keyset = False  # self-managed GitLab without the registry metadata database
+    seed_bulk(fake.registry, REPO, [(f"t{n:03}", EPOCH) for n in range(150)])
+    images = make(fake, tmp_path).list_images(REPO)
+    assert len(images) == 150
+    pages = [q for m, p, q in fake.log if m == "GET" and p.endswith("/tags")]
+    assert [q.get("pagination") for q in pages] == ["keyset", None, None]
+    assert [q.get("page", "1") for q in pages[1:]] == ["1", "2"]
 
 
 def test_project_from_ci_project_id(fake: FakeGitLab, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import responses
 from ci_env.errors import AuthError, NotFoundError, RegistryError
 from ci_env.registries import backend_class
 from ci_env.registries.base import BackendOptions, Operation, OpKind, first_pattern_match
+from ci_env.registries.default import DistributionBackend
 from ci_env.registries.harbor import HarborBackend
 from tests.fakes.harbor_api import BASE_URL, Artifact, FakeHarbor
 
@@ -26,7 +27,7 @@ def digest(n: int) -> str:
 @pytest.fixture
 def harbor() -> Iterator[FakeHarbor]:
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        fake = FakeHarbor(BASE_URL)
+        fake = FakeHarbor(BASE_URL, serve_registry=True)
         artifacts = {
             digest(n): Artifact(digest(n), f"2024-05-01T10:{n % 60:02}:00.000Z", {f"v{n}": False})
             for n in range(3, 160)
@@ -54,14 +55,38 @@ def test_registered_and_detected() -> None:
     assert first_pattern_match(HarborBackend.host_patterns, "demo.goharbor.io")
 
 
-def test_lists_artifacts_with_tags_times_and_untagged(harbor: FakeHarbor) -> None:
+def test_lists_top_level_artifacts_with_tags_and_times(harbor: FakeHarbor) -> None:
+    harbor.repos[REPO][digest(200)] = Artifact(digest(200), "2024-05-03T00:00:00Z")  # dangling
     images = {image.digest: image for image in backend(**ROBOT).list_images(REPO)}
     assert len(images) == 159
     assert images[digest(3)].tags == ("stable", "v3")
-    assert images[CHILD].tags == ()  # Harbor lists untagged artifacts too
+    assert images[digest(200)].tags == ()  # untagged top-level artifacts are listed
+    assert CHILD not in images  # Harbor hides an index's children without q=base=*
     assert images[INDEX].pushed == datetime(2024, 5, 2, tzinfo=UTC)
     assert harbor.calls("GET", "/artifacts") == 2
     assert all("group%252Fapp" in path for _, path, _ in harbor.log)
+
+
+def test_immutability_is_asked_for_so_the_pre_check_fires(harbor: FakeHarbor) -> None:
+    """Harbor computes `immutable` only with with_immutable_status=true; the old client never
+    asked, so on real Harbor its pre-check never fired."""
+    made = backend(**ROBOT)
+    made.list_images(REPO)
+    assert all(query.get("with_immutable_status") == "true" for _, _, query in harbor.log)
+    with pytest.raises(RegistryError, match="immutable"):
+        made.untag(REPO, "stable", digest(3))
+    assert harbor.calls("DELETE") == 0
+
+
+def test_accessories_come_from_the_listing(harbor: FakeHarbor) -> None:
+    signature = digest(300)
+    harbor.repos[REPO][signature] = Artifact(signature, "2024-05-02T00:00:00Z", subject=INDEX)
+    made = backend(**ROBOT)
+    images = {image.digest for image in made.list_images(REPO)}
+    assert signature not in images  # hidden, as on Harbor
+    assert made.referrers(REPO, INDEX) == [signature]
+    made.delete(REPO, INDEX)
+    assert signature not in harbor.repos[REPO]  # cascaded with its subject
 
 
 def test_untag_removes_only_that_tag(harbor: FakeHarbor) -> None:
@@ -88,25 +113,26 @@ def test_referenced_child_is_kept_with_a_412(harbor: FakeHarbor) -> None:
     made = backend(**ROBOT)
     with pytest.raises(RegistryError) as caught:
         made.delete(REPO, CHILD)
-    assert caught.value.status == 412
+    assert caught.value.status == 412 and caught.value.code == "VIOLATE_FOREIGN_KEY_CONSTRAINT"
+    assert "references it" in caught.value.hint and "immutab" not in caught.value.hint
     assert made.delete(REPO, INDEX) == "Harbor API artifact delete"
     assert INDEX not in harbor.repos[REPO] and CHILD not in harbor.repos[REPO]
     with pytest.raises(NotFoundError):
         made.delete(REPO, INDEX)
 
 
-def test_policy_violation_is_retried(harbor: FakeHarbor) -> None:
-    harbor.fail_next(
-        "DELETE",
-        "/artifacts/",
-        (412, {}, {"errors": [{"code": "PROJECTPOLICYVIOLATION", "message": "scan running"}]}),
-    )
-    waits: list[float] = []
+def test_policy_violation_on_a_manifest_pull_is_retried(harbor: FakeHarbor) -> None:
+    """Harbor answers PROJECTPOLICYVIOLATION to manifest GET/HEAD (a scan-gated pull), where
+    the old client did not retry; it retried the artifact API, which never answers it."""
+    harbor.policy_blocks = 1
     made = backend(**ROBOT)
-    made.api.transport.sleep = waits.append
-    made.delete(REPO, digest(7))
-    assert digest(7) not in harbor.repos[REPO]
+    side = made.distribution
+    assert isinstance(side, DistributionBackend)
+    waits: list[float] = []
+    side.client.transport.sleep = waits.append
+    assert made.manifest(REPO, digest(7)).digest == digest(7)
     assert len(waits) == 1 and waits[0] >= 2.0
+    assert harbor.calls("GET", "/v2/proj/group/app/manifests/") == 2
 
 
 def test_credentials_errors_stop_the_run(harbor: FakeHarbor) -> None:
@@ -128,4 +154,4 @@ def test_docker_config_login_is_the_fallback(harbor: FakeHarbor, tmp_path: objec
     auth = base64.b64encode(b"robot$ci:robot-secret").decode()
     (config / "config.json").write_text(json.dumps({"auths": {"harbor.fake.test": {"auth": auth}}}))
     options = BackendOptions(docker_config=str(config), api_urls={"harbor": BASE_URL})
-    assert len(HarborBackend("harbor.fake.test", options).list_images(REPO)) == 159
+    assert len(HarborBackend("harbor.fake.test", options).list_images(REPO)) == 158

@@ -12,7 +12,7 @@ from ci_env.errors import AuthError, NotFoundError, RegistryError
 from ci_env.registries import backend_class
 from ci_env.registries.base import BackendOptions, first_pattern_match
 from ci_env.registries.quay import QuayBackend
-from tests.fakes.quay_api import BASE_URL, FakeQuay
+from tests.fakes.quay_api import BASE_URL, FakeQuay, tag_dict
 
 A = "sha256:" + "a" * 64
 B = "sha256:" + "b" * 64
@@ -93,3 +93,27 @@ def test_delete_untags_every_tag_of_the_digest(quay: FakeQuay) -> None:
 def test_server_errors_are_retried(quay: FakeQuay) -> None:
     quay.fail_next("GET", "/tag", (503, {"Retry-After": "0"}, {"error_message": "busy"}))
     assert len(backend().list_images("acme/app")) == 2
+
+
+def test_tag_with_a_future_expiry_is_listed_and_untagged_with_its_digest(quay: FakeQuay) -> None:
+    """Quay reports end_ts for live tags set to expire later; the old client dropped them,
+    so deleting their digest's other tags left them (and the image) behind."""
+    quay.repos["acme/app"] = {"v1": (A, START), "v2": (A, START + 1), "v3": (B, START + 2)}
+    quay.expires[("acme/app", "v2")] = int(quay.now()) + 86_400
+    made = backend(**{"quay-token": "quay-rw"})
+    assert {image.digest: image.tags for image in made.list_images("acme/app")} == {
+        A: ("v1", "v2"),
+        B: ("v3",),
+    }
+    made.delete("acme/app", A)
+    assert sorted(quay.repos["acme/app"]) == ["v3"]
+
+
+def test_history_rows_with_a_past_end_are_not_live_tags(quay: FakeQuay) -> None:
+    quay.repos["acme/app"] = {"v1": (A, START), "v2": (B, START + 1)}
+    made = backend(**{"quay-token": "quay-rw"})
+    made.untag("acme/app", "v2", B)
+    # A Quay that ignores onlyActiveTags answers the history (a past end_ts) too.
+    rows = [tag_dict("v1", A, START, None)] + [tag_dict(*row) for row in quay.dead["acme/app"]]
+    quay.fail_next("GET", "/tag/", (200, {}, {"tags": rows, "page": 1, "has_additional": False}))
+    assert [image.digest for image in made.list_images("acme/app")] == [A]

@@ -11,8 +11,9 @@ from ci_env.errors import AuthError, NotFoundError, RegistryError
 from ci_env.registries import backend_class
 from ci_env.registries.base import BackendOptions, first_pattern_match
 from ci_env.registries.selectel import DEFAULT_RATE, SelectelBackend
+from tests.fakes import _schemas
 from tests.fakes._router import Call, _render
-from tests.fakes.selectel_api import CR_URL, IDENTITY_URL, FakeSelectel
+from tests.fakes.selectel_api import CR_URL, IDENTITY_SCHEMA, IDENTITY_URL, FakeSelectel
 
 D = "sha256:" + "d" * 64
 CREDS = {
@@ -32,7 +33,8 @@ def selectel() -> Iterator[FakeSelectel]:
         def identity(request: object) -> tuple[int, dict[str, str], str]:
             body = getattr(request, "body", b"") or b""
             fake.log.append(("POST", "/identity/v3/auth/tokens", {}))
-            return _render(fake.identity(Call("POST", "/auth/tokens", {}, {}, body)))
+            answer = _schemas.checked(fake.identity, IDENTITY_SCHEMA)
+            return _render(answer(Call("POST", "/auth/tokens", {}, {}, body)))
 
         mock.add_callback("POST", f"{IDENTITY_URL}/auth/tokens", callback=identity)
         yield fake.install(mock)
@@ -95,3 +97,27 @@ def test_unknown_registry_and_missing_vpc(selectel: FakeSelectel) -> None:
         backend(CREDS).delete("other/app", D)
     with pytest.raises(AuthError, match="VPC"):
         backend({**CREDS, "selectel-vpc": ""}).delete("acme/team/app", D)
+
+
+def test_finds_a_registry_past_the_first_page(selectel: FakeSelectel) -> None:
+    """GET /registries defaults to 10 a page; the old client asked once, without paging."""
+    selectel.registries = {f"reg-{i:03}": f"other-{i:03}" for i in range(99)}
+    selectel.registries["reg-last"] = "acme"  # the 100th registry of the project
+    selectel.images = {("reg-last", "team/app", D)}
+    made = backend(CREDS)
+    made.transport.limiter.configure(None)
+    assert made.delete("acme/team/app", D) == "Selectel CR API delete"
+    assert not selectel.images
+    pages = [query for method, path, query in selectel.log if path.endswith("/registries")]
+    assert pages == [{"limit": "100", "offset": "0"}, {"limit": "100", "offset": "100"}]
+
+
+@pytest.mark.parametrize("form", ["slash", "encoded"])
+def test_nested_repository_in_either_path_form(selectel: FakeSelectel, form: str) -> None:
+    """Selectel does not document `a/b` vs `a%2Fb`; werf sends the first, we try both."""
+    selectel.repo_path = form
+    made = backend(CREDS)
+    made.transport.limiter.configure(None)
+    made.delete("acme/team/app", D)
+    assert not selectel.images
+    assert selectel.calls("DELETE") == (1 if form == "slash" else 2)

@@ -23,6 +23,7 @@ from tests.support import gitlab_ci_local
 from tests.support.images import list_tags, push_image
 from tests.support.registry import LocalRegistry
 from tests.support.tools import check_jsonschema as run_check_jsonschema
+from tests.support.tools import unavailable
 from tests.support.wheels import checkout_wheel, lock_wheels
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,6 +38,8 @@ stages: [build, cleanup]
 
 variables:
   OUT_DIR: "{out}"
+  CIENV_PIP_SPEC: "{wheel}"
+  CIENV_PIP_ARGS: "--no-index --find-links {wheels}"
 
 use-registry:
   stage: build
@@ -82,9 +85,13 @@ def _project(tmp_path: Path, out: Path) -> Path:
     project = tmp_path / "project"
     project.mkdir()
     shutil.copy(TEMPLATE, project / "gitlab-ci-template.yml")
-    # OUT_DIR is in the pipeline: gitlab-ci-local turns variables-file values that name an
-    # existing path into file variables.
-    (project / ".gitlab-ci.yml").write_text(PIPELINE.replace("{out}", str(out)))
+    # OUT_DIR and the wheel are in the pipeline: gitlab-ci-local turns variables-file values
+    # that name an existing path into file variables.
+    # ci-env is not on the shell runner: each job installs the wheel built from this checkout,
+    # pinned by path, with its locked dependencies and no index.
+    pipeline = PIPELINE.replace("{out}", str(out)).replace("{wheels}", str(lock_wheels()))
+    pipeline = pipeline.replace("{wheel}", str(checkout_wheel(tmp_path / "dist")))
+    (project / ".gitlab-ci.yml").write_text(pipeline)
     git = ["git", "-C", str(project), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
     subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
     # gitlab-ci-local derives CI_PROJECT_* from the origin remote; it is never contacted.
@@ -102,7 +109,7 @@ def test_pipeline_logs_in_uses_credentials_cleans_up_and_disposes(
     try:
         binary = gitlab_ci_local.ensure()
     except gitlab_ci_local.Unavailable as error:
-        pytest.skip(str(error))
+        unavailable(str(error))
     old = datetime.now(UTC) - timedelta(days=30)
     for day, name in enumerate(["old-1", "old-2", "old-3"]):
         push_image(registry, "group/app", name, created=old + timedelta(days=day))
@@ -118,10 +125,6 @@ def test_pipeline_logs_in_uses_credentials_cleans_up_and_disposes(
         # The local registry speaks the plain Docker Registry API, not GitLab's.
         "CIENV_REPO_CONTAINER_REGISTRY": "default",
         "CIENV_CLEANUP_ARGS": "--keep-latest 1 --keep-newer-than 0s",
-        # ci-env is not on the shell runner: each job installs the wheel built from this
-        # checkout, pinned by path, with its locked dependencies and no index.
-        "CIENV_PIP_SPEC": str(checkout_wheel(tmp_path / "dist")),
-        "CIENV_PIP_ARGS": f"--no-index --find-links {lock_wheels()}",
     }
     project = _project(tmp_path, out)
     jobs = ["use-registry", "registry-cleanup"]

@@ -33,6 +33,7 @@ import entrypoint
 from tests.support import dockerd
 from tests.support.images import list_tags, push_image, skopeo_inspect
 from tests.support.registry import LocalRegistry
+from tests.support.tools import unavailable
 
 # A fresh machine debootstraps the base first (minutes, once per cache).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -65,7 +66,7 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     try:
         daemon = dockerd.Dockerd().start()
     except dockerd.DockerdUnavailable as error:
-        pytest.skip(f"dockerd cannot start here: {error}")
+        unavailable(f"dockerd cannot start here: {error}")
     try:
         assert daemon.client is not None
         client = daemon.client

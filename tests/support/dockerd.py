@@ -111,7 +111,7 @@ def _mounts_under(root: Path) -> list[str]:
     return sorted((p for p in points if p.startswith(f"{root}/")), reverse=True)
 
 
-def _rootfs_tarball() -> Path:
+def rootfs_tarball() -> Path:
     """debootstrap once, cache the tarball; later runs reuse it."""
     tarball = CACHE_DIR / f"debian-{SUITE}-python-v2.tar"
     if tarball.exists():
@@ -161,7 +161,7 @@ def _rootfs_tarball() -> Path:
 
 def debian_base(client: docker.DockerClient) -> str:
     """Tag of a local Debian bookworm + python3 image (imported, never pulled)."""
-    with open(_rootfs_tarball(), "rb") as data:
+    with open(rootfs_tarball(), "rb") as data:
         client.api.import_image_from_data(
             data.read(), repository=BASE_TAG.split(":")[0], tag=BASE_TAG.split(":")[1]
         )

@@ -59,21 +59,24 @@ def build_image(
     created: dt.datetime | None = None,
     media: Literal["docker", "oci"] = "docker",
     arch: str = "amd64",
+    labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
 ) -> tuple[bytes, dict[str, bytes]]:
-    """(manifest bytes, {digest: blob}) for a one-layer image."""
+    """(manifest bytes, {digest: blob}) for a one-layer image; `labels` go into the config,
+    `annotations` into the manifest (as docker/metadata-action writes the revision)."""
     layer, diff = _layer(seed)
     config = json.dumps(
         {
             "architecture": arch,
             "os": "linux",
             "created": (created or EPOCH).isoformat().replace("+00:00", "Z"),
-            "config": {"Labels": {"ci-env.test.seed": seed}},
+            "config": {"Labels": {"ci-env.test.seed": seed, **(labels or {})}},
             "rootfs": {"type": "layers", "diff_ids": [sha256(diff)]},
         },
         sort_keys=True,
     ).encode()
     oci = media == "oci"
-    manifest = {
+    manifest: dict[str, Any] = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST if oci else DOCKER_MANIFEST,
         "config": {
@@ -89,6 +92,8 @@ def build_image(
             }
         ],
     }
+    if annotations:
+        manifest["annotations"] = annotations
     return json.dumps(manifest, sort_keys=True).encode(), {
         sha256(config): config,
         sha256(layer): layer,
@@ -154,9 +159,13 @@ def push_image(
     media: Literal["docker", "oci"] = "docker",
     arch: str = "amd64",
     via: Literal["skopeo", "http"] = "skopeo",
+    labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
 ) -> str:
     """Push a one-layer image to `repo:tag`; returns its manifest digest."""
-    manifest, blobs = build_image(seed or f"{repo}:{tag}", created, media, arch)
+    manifest, blobs = build_image(
+        seed or f"{repo}:{tag}", created, media, arch, labels, annotations
+    )
     media_type = json.loads(manifest)["mediaType"]
     if via == "http":
         session = reg.session()
@@ -200,6 +209,7 @@ def push_index(
     tag: str | None,
     children: Iterable[str],
     media: Literal["docker", "oci"] = "oci",
+    annotations: dict[str, str] | None = None,
 ) -> str:
     """Push an index (OCI) or manifest list (Docker) over `children` digests; tag optional."""
     session = reg.session()
@@ -213,9 +223,10 @@ def push_index(
         }
         manifests.append(entry)
     media_type = OCI_INDEX if media == "oci" else DOCKER_LIST
-    body = json.dumps(
-        {"schemaVersion": 2, "mediaType": media_type, "manifests": manifests}
-    ).encode()
+    index: dict[str, Any] = {"schemaVersion": 2, "mediaType": media_type, "manifests": manifests}
+    if annotations:
+        index["annotations"] = annotations
+    body = json.dumps(index).encode()
     return push_manifest(session, repo, tag or sha256(body), body, media_type)
 
 
