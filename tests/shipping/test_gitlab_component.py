@@ -20,7 +20,7 @@ import yaml
 from tests.support import gitlab_ci_local
 from tests.support.images import list_tags, push_image
 from tests.support.registry import LocalRegistry
-from tests.support.tools import check_jsonschema
+from tests.support.tools import check_jsonschema, unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPONENTS = sorted((ROOT / "templates").glob("*/template.yml"))
@@ -123,7 +123,7 @@ def test_component_shards_clean_every_repository(
     try:
         binary = gitlab_ci_local.ensure()
     except gitlab_ci_local.Unavailable as error:
-        pytest.skip(str(error))
+        unavailable(str(error))
     old = datetime.now(UTC) - timedelta(days=30)
     repositories = [f"group/app-{number}" for number in range(4)]
     for repository in repositories:

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tests.support import actionlint, tools
+from tests.support.tools import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
@@ -44,7 +45,7 @@ def test_actionlint() -> None:
     try:
         findings = actionlint.lint(WORKFLOWS)
     except actionlint.Unavailable as error:
-        pytest.skip(str(error))
+        unavailable(str(error))
     assert findings == []
 
 
