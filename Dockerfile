@@ -20,7 +20,12 @@ COPY . /src
 # externally managed). Every package is pinned and hashed in requirements.lock, and nothing
 # else is resolved: --require-hashes --no-deps; ci-env itself is built with the lock's
 # setuptools (no build isolation, which would fetch an unpinned one).
+# git: keep.git reads the job's clone (and deepens a shallow one).
 RUN set -eu; export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_NO_INPUT=1; \
+    if ! command -v git >/dev/null; then \
+        apt-get update -qq; apt-get install -y -qq --no-install-recommends git; \
+        rm -rf /var/lib/apt/lists/*; \
+    fi; \
     python3 -m venv /opt/ci-env; \
     /opt/ci-env/bin/pip install --quiet --require-virtualenv --require-hashes --no-deps \
         -r /src/requirements.lock; \
@@ -30,6 +35,9 @@ RUN set -eu; export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_NO_IN
     install -m 0755 /src/entrypoint.py /src/post_entrypoint.py /app/; \
     rm -rf /src
 ENV PATH=/opt/ci-env/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+# The runner mounts the workspace owned by its own user while the action runs as root; git
+# refuses such a clone ("dubious ownership") unless it is named safe.
+ENV GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=safe.directory GIT_CONFIG_VALUE_0=*
 # No USER: GitHub runs Docker actions as the image's default user and documents that it must
 # be root ("Docker actions must be run by the default Docker user (root)"); the runner mounts
 # $GITHUB_ENV, /github/home and the workspace owned by its own user, whatever uid that is.

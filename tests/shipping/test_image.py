@@ -215,6 +215,20 @@ def test_image_runs_like_the_cli(image: Built) -> None:
     assert image.client.images.get(IMAGE).attrs["Config"]["User"] in ("", "root", "0")
 
 
+def test_image_reads_a_clone_the_runner_owns(image: Built, tmp_path: Path) -> None:
+    # keep.git runs git as root on a workspace the runner's uid 1001 owns.
+    clone = tmp_path / "workspace"
+    subprocess.run(["git", "init", "-q", str(clone)], check=True)
+    for path in [clone, *clone.rglob("*")]:
+        os.lchown(path, HOSTED_UID, HOSTED_UID)
+    volumes = {str(clone): {"bind": "/github/workspace", "mode": "rw"}}
+    command = ["-C", "/github/workspace", "rev-parse", "--is-inside-work-tree"]
+    output = image.client.containers.run(
+        IMAGE, command, entrypoint="git", volumes=volumes, remove=True
+    )
+    assert output.decode().strip() == "true"
+
+
 def _owned_by(path: Path, uid: int) -> None:
     for item in [path, *path.rglob("*")]:
         assert item.lstat().st_uid == uid, f"{item} is uid {item.lstat().st_uid}, not {uid}"
