@@ -55,6 +55,8 @@ venv: $(VENV)/.installed
 tools: venv
 	@$(PY) -c 'from tests.support.gitlab_ci_local import ensure; print("gitlab-ci-local:", ensure())' \
 	  || echo "gitlab-ci-local unavailable; its tests will say why"
+	@$(PY) -c 'from tests.support.actionlint import ensure; print("actionlint:", ensure())' \
+	  || echo "actionlint unavailable; its test will say why"
 	@# debootstrap of the image tests' base (minutes, once per cache) runs here, not inside a
 	@# test's timeout.
 	@$(PY) -c 'from tests.support.dockerd import rootfs_tarball as t; print("image base:", t())' \

@@ -23,6 +23,8 @@ import sys
 import tempfile
 from collections.abc import Iterable, Mapping
 
+import yaml
+
 CLI = [sys.executable, "-m", "ci_env"]
 CONTAINER_HOME = "/github/home"
 STATE_KEY = "CIENV_DOCKER_CONFIG"  # read back by post_entrypoint.py as STATE_CIENV_DOCKER_CONFIG
@@ -53,6 +55,8 @@ OPTIONS: dict[str, dict[str, tuple[str, str]]] = {
         "delete-tags": ("--delete-tag", LIST),
         "keep-list": ("--keep-list", VALUE),
         "keep-semver": ("--keep-semver", VALUE),
+        "keep-git": ("--keep-git", FLAG),
+        "untagged": ("--untagged", VALUE),
         "shard": ("--shard", VALUE),
         "parallel": ("--parallel", VALUE),
         "report": ("--report-json", VALUE),
@@ -139,11 +143,39 @@ def child_env(env: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
+def registry_auth(env: Mapping[str, str]) -> list[dict[str, str]]:
+    """The `registry-auth` input: a YAML list of {registry, username, password} (the form of
+    docker/login-action's `registry-auth`), one login each after the `env` command's own."""
+    text = inp(env, "registry-auth")
+    if not text:
+        return []
+    try:
+        entries = yaml.safe_load(text)
+    except yaml.YAMLError:
+        entries = None
+    keys = ("registry", "username", "password")
+    if not isinstance(entries, list) or not all(
+        isinstance(e, dict) and all(isinstance(e.get(k), str) and e[k] for k in keys)
+        for e in entries
+    ):
+        raise SystemExit(
+            "::error::input 'registry-auth' must be a YAML list of "
+            "{registry, username, password} entries"
+        )
+    return [{key: str(entry[key]) for key in keys} for entry in entries]
+
+
 def mask(env: Mapping[str, str]) -> None:
-    for name in SECRET_INPUTS:
-        for line in inp(env, name).splitlines():
-            if line.strip():
-                print(f"::add-mask::{line.strip()}", flush=True)
+    values = [line for name in SECRET_INPUTS for line in inp(env, name).splitlines()]
+    # Each password of registry-auth, found line by line so that even YAML this file cannot
+    # parse is masked before anything is printed.
+    for line in inp(env, "registry-auth").splitlines():
+        key, _, value = line.strip().lstrip("- ").partition(":")
+        if key.strip() == "password":
+            values.append(value.strip().strip("'\""))
+    for value in values:
+        if value.strip():
+            print(f"::add-mask::{value.strip()}", flush=True)
 
 
 def run_cli(args: list[str], env: Mapping[str, str], stdin: str | None) -> int:
@@ -159,19 +191,31 @@ def run_cli(args: list[str], env: Mapping[str, str], stdin: str | None) -> int:
         process.stdin.write(stdin + "\n")
         process.stdin.close()
     assert process.stderr is not None
+    annotated: set[str] = set()
     for line in process.stderr:
-        sys.stderr.write(annotate(line))
+        sys.stderr.write(annotate(line, annotated))
         sys.stderr.flush()
     return process.wait()
 
 
-# `error: ...` from the CLI, `ci-env cleanup: error: ...` from argparse.
+# `error: ...` from the CLI, `ci-env cleanup: error: ...` from argparse; `warning: ...`.
 FATAL = re.compile(r"^(?:ci-env[\w -]*: )?error: ")
+WARNING = re.compile(r"^warning: ")
 
 
-def annotate(line: str) -> str:
-    match = FATAL.match(line)
-    return f"::error::{line[match.end() :]}" if match else line
+def annotate(line: str, annotated: set[str] | None = None) -> str:
+    """A CLI `error:`/`warning:` line as an annotation, once: a command that annotated an
+    error itself (`::error::error: ...`) also prints the plain line, which stays plain."""
+    seen = annotated if annotated is not None else set()
+    if line.startswith("::error::"):
+        seen.add(line.removeprefix("::error::").removeprefix("error: ").strip())
+        return line
+    if match := FATAL.match(line):
+        message = line[match.end() :]
+        return line if message.strip() in seen else f"::error::{message}"
+    if match := WARNING.match(line):
+        return f"::warning::{line[match.end() :]}"
+    return line
 
 
 def host_path(text: str, runner_temp: str) -> str:
@@ -205,6 +249,36 @@ def env_values(text: str) -> dict[str, str]:
     return values
 
 
+def hand_over(path: str, mount: str) -> None:
+    """Give what the container created under a runner mount to the owner of that mount.
+
+    The container runs as root (GitHub's rule for Docker actions); later steps run as the
+    runner's user (uid 1001 on GitHub-hosted runners, anything on self-hosted ones), who
+    could not read a root-owned 0700 config dir or rewrite a root-owned report.
+    """
+    if os.geteuid() != 0 or not os.path.lexists(path):
+        return
+    owner = os.stat(mount)
+    if owner.st_uid == 0:
+        return  # a root runner: nothing to change
+    os.lchown(path, owner.st_uid, owner.st_gid)
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.lchown(os.path.join(root, name), owner.st_uid, owner.st_gid)
+
+
+def login_each(entries: list[dict[str, str]], env: dict[str, str]) -> int:
+    """`ci-env login` into the per-job config for each registry-auth entry (password on stdin)."""
+    for entry in entries:
+        args = ["login", entry["registry"], "--username", entry["username"], "--password-stdin"]
+        for host in inp(env, "insecure-registry").split():
+            args += ["--insecure-registry", host]
+        code = run_cli(args, env, entry["password"])
+        if code != 0:
+            return code
+    return 0
+
+
 def run_env(args: list[str], env: dict[str, str], stdin: str | None, in_container: bool) -> int:
     """`env` writes to a private $GITHUB_ENV first, so its paths can be made host paths."""
     real = env.get("GITHUB_ENV")
@@ -214,6 +288,10 @@ def run_env(args: list[str], env: dict[str, str], stdin: str | None, in_containe
     exported = host_path(written, env.get("RUNNER_TEMP", "")) if in_container else written
     append(real, exported.splitlines())
     container_dir = env_values(written).get("DOCKER_CONFIG")
+    if container_dir and code == 0:
+        code = login_each(registry_auth(env), {**env, "DOCKER_CONFIG": container_dir})
+    if container_dir and in_container:
+        hand_over(container_dir, CONTAINER_HOME)
     if container_dir:
         append(env.get("GITHUB_STATE"), [f"{STATE_KEY}={container_dir}"])
         host_dir = env_values(exported)["DOCKER_CONFIG"]
@@ -231,10 +309,31 @@ def report_counts(report: Mapping[str, object]) -> dict[str, int]:
         return sum(int(count.get(action, 0)) for action in actions)
 
     return {
-        "deleted": total("deleted", "untagged", "would-delete", "would-untag"),
+        "deleted": total(*DELETED),
         "kept": total("kept"),
         "failed": total("failed"),
     }
+
+
+DELETED = ("deleted", "untagged", "would-delete", "would-untag")
+
+
+def report_tags(report: Mapping[str, object]) -> dict[str, str]:
+    """`deleted-tags` and `failed-tags`: JSON lists of `repository:tag` from the report."""
+    repositories = report.get("repositories")
+    items = [
+        item
+        for repo in (repositories if isinstance(repositories, list) else [])
+        if isinstance(repo, dict)
+        for item in repo.get("items", [])
+        if isinstance(item, dict)
+    ]
+
+    def tags(*actions: str) -> str:
+        names = [f"{i.get('repo')}:{i.get('tag')}" for i in items if i.get("action") in actions]
+        return json.dumps(names, separators=(",", ":"))
+
+    return {"deleted-tags": tags(*DELETED), "failed-tags": tags("failed")}
 
 
 def run_cleanup(args: list[str], env: dict[str, str], stdin: str | None) -> int:
@@ -242,13 +341,15 @@ def run_cleanup(args: list[str], env: dict[str, str], stdin: str | None) -> int:
         args = [*args, "--report-json", "ci-env-report.json"]
     report = args[args.index("--report-json") + 1]
     code = run_cli(args, env, stdin)
+    hand_over(report, os.path.dirname(os.path.abspath(report)))
     try:
         with open(report, encoding="utf-8") as file:
             data = json.load(file)
-        counts = report_counts(data if isinstance(data, dict) else {})
+        data = data if isinstance(data, dict) else {}
+        outputs: dict[str, object] = {**report_counts(data), **report_tags(data)}
     except (OSError, ValueError):
         return code  # the CLI already said why there is no report
-    lines = [f"{key}={value}" for key, value in counts.items()] + [f"report={report}"]
+    lines = [f"{key}={value}" for key, value in outputs.items()] + [f"report={report}"]
     append(env.get("GITHUB_OUTPUT"), lines)
     return code
 

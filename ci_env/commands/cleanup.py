@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
+import re
 import sys
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -65,7 +67,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="REPO",
         help="repository (repeatable; REPO/* = all under REPO); default CIENV_REPO, then WERF_REPO",
     )
-    add("--shard", metavar="I/N", help="only the I-th of N stable shares of the repositories")
+    add(
+        "--shard",
+        metavar="I/N",
+        help="only the I-th of N stable shares of the repositories; `auto`: GitLab's "
+        "`parallel: N` (CI_NODE_INDEX/CI_NODE_TOTAL; no sharding outside one)",
+    )
     add("--policy", metavar="FILE", help="policy YAML (version: 1); env CIENV_POLICY")
     add(
         "--werf-config",
@@ -136,7 +143,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--apply-plan", metavar="FILE", help="apply a saved plan (re-checks tags)")
     run.add_argument("--parallel", type=_count, default=8, metavar="N", help="workers (8)")
     run.add_argument("--report-json", metavar="FILE", help="write the JSON report here")
-    run.add_argument("--verbose", dest="show_kept", action="store_true", help="list kept tags")
+    run.add_argument(
+        "-v",
+        "--verbose",
+        dest="show_kept",
+        action="store_true",
+        help="list kept tags too, and log requests and decisions (as `ci-env -v`)",
+    )
     backend_layer.add_backend_arguments(parser)
 
 
@@ -208,7 +221,26 @@ def load_rules(args: argparse.Namespace, env: Mapping[str, str]) -> Rules:
     if keep_list:
         names = policy_file.load_keep_list(keep_list)
         rules = rules.replace(keep_list_file=keep_list, keep_list=names)
+    _warn_globs(rules)
     return rules
+
+
+# A tag pattern made only of name characters and `*`, with a `*` that follows no `.`: written as
+# a glob (snok's and dataaxiom's cleanup actions take globs), but matched as a full regex.
+_GLOB_LIKE = re.compile(r"[\w.-]*(?<![.])\*[\w.*-]*")
+
+
+def _warn_globs(rules: Rules) -> None:
+    for where, patterns in (("keep", rules.keep_tags), ("delete", rules.delete_tags)):
+        for pattern in patterns:
+            if _GLOB_LIKE.fullmatch(pattern):
+                regex = re.sub(r"(?<![.])\*", ".*", pattern)
+                print(
+                    f"warning: {where} tag pattern {pattern!r} looks like a glob, but it is a "
+                    "regular expression matched against the whole tag (`*` repeats the "
+                    f"character before it); for the glob write {regex!r}",
+                    file=sys.stderr,
+                )
 
 
 # ---- one run ---------------------------------------------------------------------------------
@@ -235,6 +267,13 @@ class _Run:
             self.backends[key] = found.backend(registry, self.options)
         return self.backends[key]
 
+    def shard(self) -> tuple[int, int] | None:
+        text = self.args.shard or ""
+        if text == "auto":
+            index, total = self.env.get("CI_NODE_INDEX", ""), self.env.get("CI_NODE_TOTAL", "")
+            text = f"{index}/{total}" if index and total else ""
+        return planner.parse_shard(text) if text else None
+
     def repositories(self) -> list[tuple[Backend, str]]:
         default = settings.cienv("REPO", env=self.env)
         names = self.args.repo or ([default] if default else [])
@@ -243,7 +282,7 @@ class _Run:
                 "no repository to clean up",
                 "pass --repo HOST/PATH (repeatable, HOST/PREFIX/* for many) or set CIENV_REPO",
             )
-        shard = planner.parse_shard(self.args.shard) if self.args.shard else None
+        shard = self.shard()
         found: list[tuple[Backend, str]] = []
         for text in names:
             wildcard = text.strip().endswith("*")
@@ -334,7 +373,9 @@ def _report(
     if quiet:
         return code
     for repo in report.repos:
-        run.provider.section_start(f"cleanup {repo.name}", f"cleanup {repo.name}", sys.stdout)
+        title = f"cleanup {repo.name}: {human.summary(repo)}"  # counts visible while folded
+        title = " ".join(title.splitlines())  # a name with a newline must not end the command
+        run.provider.section_start(f"cleanup {repo.name}", title, sys.stdout)
         print(untrusted.guard(secrets.redact("\n".join(human.render_repo(repo, options)))))
         run.provider.section_end(f"cleanup {repo.name}", sys.stdout)
     for repo in report.repos:  # an annotation per broken tag left alone (one escaped line)
@@ -347,11 +388,33 @@ def _report(
     return code
 
 
+# Options that shape a plan: a saved plan is applied as it is, so they would be ignored.
+_POLICY_OPTIONS = (
+    "policy", "werf_config", "keep_latest", "keep_newer_than", "keep_tag", "keep_list",
+    "keep_semver", "keep_git", "commits_per_branch", "commit_tag", "delete_tag",
+    "delete_older_than", "untagged", "keep_orphan_referrers",
+)  # fmt: skip
+
+
+def _refuse_policy_options(args: argparse.Namespace) -> None:
+    given = [name for name in _POLICY_OPTIONS if getattr(args, name) not in (None, False)]
+    if given:
+        options = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise UsageError(
+            f"--apply-plan applies the saved plan as it is; it cannot take {options}",
+            "drop them, or make a new plan with them (--plan-out FILE) and apply that",
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     env = settings.environ()
     dry_run = bool(args.dry_run or settings.cienv_flag("DRY_RUN", env=env))
     if args.apply_plan and args.plan_out:
         raise UsageError("--apply-plan and --plan-out do not go together", "use one of them")
+    if args.show_kept:
+        logging.getLogger().setLevel(logging.DEBUG)  # `cleanup -v` is also `ci-env -v`
+    if args.apply_plan:
+        _refuse_policy_options(args)
     saved = plans.load(args.apply_plan) if args.apply_plan else None
     rules = None if saved else load_rules(args, env)
     run = _Run(args, env, backend_layer.backend_options(args, env), providers.select("auto", env))

@@ -17,7 +17,7 @@ import threading
 import time
 from typing import ClassVar
 
-from ci_env import secrets
+from ci_env import lazy, secrets
 from ci_env.errors import NotFoundError, RegistryError, UsageError
 from ci_env.registries.base import BackendOptions, Description, Image, NativeOption
 from ci_env.registries.default import DistributionBackend
@@ -79,8 +79,12 @@ class GithubBackend(DistributionBackend):
         per_minute = self.deletes_per_minute
         if options.max_requests_per_second:
             per_minute = min(per_minute, options.max_requests_per_second * 60)
-        # Imported here: PyGithub takes ~0.6 s to import and most runs never need it.
-        from ci_env.registries._github_api import PackagesApi  # noqa: PLC0415
+        # Imported here: PyGithub takes ~0.6 s to import, most runs never need it, and it is
+        # the optional extra ci-env[github].
+        try:
+            from ci_env.registries._github_api import PackagesApi  # noqa: PLC0415
+        except ModuleNotFoundError as error:
+            raise lazy.missing_extra(error) or error from None
 
         self.api = PackagesApi(options, token, per_minute)
         self._versions: dict[tuple[str, str], int] = {}  # (repository, digest) -> version id

@@ -37,9 +37,14 @@ def table(rows: Sequence[Row]) -> list[str]:
     ]
 
 
+def summary(repo: RepoReport) -> str:
+    """The counts, or why there are none: a repository that failed was not found tidy."""
+    return counts_line(dict(repo.counts())) or ("not planned" if repo.error else "nothing to do")
+
+
 def render_repo(repo: RepoReport, options: Options) -> list[str]:
     """One repository: a counts line, a fail-closed note, and the table of changed tags."""
-    lines = [f"{repo.name} ({repo.kind}): {counts_line(dict(repo.counts())) or 'nothing to do'}"]
+    lines = [f"{repo.name} ({repo.kind}): {summary(repo)}"]
     if repo.error:
         lines.append(f"  FAILED CLOSED, nothing deleted: {repo.error}")
     lines.extend(f"  BROKEN, left alone: {text}" for text in repo.broken)
@@ -51,7 +56,8 @@ def render_repo(repo: RepoReport, options: Options) -> list[str]:
 
 def render_totals(report: RunReport) -> list[str]:
     mode = " (dry run: nothing changed)" if report.dry_run else ""
-    lines = [f"total{mode}: {counts_line(dict(report.totals())) or 'nothing to do'}"]
+    idle = "nothing done" if report.error or report.failed_repos else "nothing to do"
+    lines = [f"total{mode}: {counts_line(dict(report.totals())) or idle}"]
     if report.error:
         lines.append(f"stopped: {report.error}")
     return lines

@@ -13,7 +13,10 @@ from tests.support.tools import check_jsonschema
 ROOT = Path(__file__).resolve().parents[2]
 ACTION = ROOT / "action.yml"
 # Inputs entrypoint.py reads itself rather than through its OPTIONS table.
-SPECIAL = {"command", "registry", "password", "login", "github-token", "extra-args", "verbose"}
+SPECIAL = {
+    "command", "registry", "password", "login", "github-token", "extra-args", "verbose",
+    "registry-auth",
+}  # fmt: skip
 
 
 def _action() -> dict[str, dict[str, object]]:
@@ -50,7 +53,9 @@ def test_no_input_is_named_args_or_entrypoint() -> None:
 
 def test_outputs_are_declared_and_image_has_the_post_step() -> None:
     action = _action()
-    assert set(action["outputs"]) == {"docker-config", "deleted", "kept", "failed", "report"}
+    outputs = {"docker-config", "deleted", "kept", "failed", "report"}
+    outputs |= {"deleted-tags", "failed-tags"}
+    assert set(action["outputs"]) == outputs
     runs = action["runs"]
     assert runs["using"] == "docker"
     assert runs["post-entrypoint"] == "/app/post_entrypoint.py"

@@ -230,6 +230,8 @@ def test_action_env_then_cleanup_then_post(registry: LocalRegistry, tmp_path: Pa
         "deleted": "1",
         "kept": "1",
         "failed": "0",
+        "deleted-tags": f'["{registry.host}/team/app:old"]',
+        "failed-tags": "[]",
         "report": "report.json",
     }
     assert json.loads((tmp_path / "report.json").read_text())["totals"]["deleted"] == 1
@@ -254,3 +256,41 @@ def test_failed_cleanup_is_annotated_without_traceback(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("::error::"), result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_registry_auth_logs_in_to_each_registry(
+    registry: LocalRegistry, token_registry: LocalRegistry, tmp_path: Path
+) -> None:
+    push_image(registry, "team/app", "one", created=datetime.now(UTC))
+    push_image(token_registry, "team/app", "two", created=datetime.now(UTC))
+    (tmp_path / "runner-temp").mkdir()
+    env = _github(tmp_path)
+    auth = "".join(
+        f"- registry: {reg.host}\n  username: {reg.username}\n  password: '{reg.password}'\n"
+        for reg in (registry, token_registry)
+    )
+    result = _run("entrypoint.py", {**env, **inputs(command="env", registry_auth=auth)}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    for reg in (registry, token_registry):
+        assert f"::add-mask::{reg.password}" in result.stdout
+        assert reg.password not in result.stderr
+    config = Path(_values(env["GITHUB_ENV"])["DOCKER_CONFIG"])
+    assert skopeo_inspect(registry, "team/app:one", docker_config=config) is not None
+    assert skopeo_inspect(token_registry, "team/app:two", docker_config=config) is not None
+
+
+def test_registry_auth_that_is_not_a_list_of_logins_is_refused(tmp_path: Path) -> None:
+    env = {**_github(tmp_path), **inputs(command="env", registry_auth="registry: only-a-host")}
+    result = _run("entrypoint.py", env, tmp_path)
+    assert result.returncode != 0
+    assert "::error::input 'registry-auth' must be a YAML list" in result.stdout + result.stderr
+
+
+def test_one_error_is_one_annotation(registry: LocalRegistry, tmp_path: Path) -> None:
+    (tmp_path / "runner-temp").mkdir()
+    login = inputs(
+        command="env", registry=registry.host, username=registry.username, password="wrong-pw"
+    )
+    result = _run("entrypoint.py", {**_github(tmp_path), **login}, tmp_path)
+    assert result.returncode == 3, result.stderr
+    assert (result.stdout + result.stderr).count("::error::") == 1, result.stdout + result.stderr

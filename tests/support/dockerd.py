@@ -29,8 +29,9 @@ DOCKERD = shutil.which("dockerd") or "/usr/sbin/dockerd"
 CACHE_DIR = Path(os.environ.get("CIENV_TEST_CACHE", "/var/tmp/ci-env-test-cache"))
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
-# python3-venv: the Dockerfile builds its venv with the base's own Python.
-BASE_PACKAGES = "python3,python3-venv,ca-certificates"
+# python3-venv: the Dockerfile builds its venv with the base's own Python; git, which it
+# would otherwise apt-get, for keep.git.
+BASE_PACKAGES = "python3,python3-venv,ca-certificates,git"
 BASE_TAG = "ci-env-test/debian-python:bookworm"
 
 
@@ -113,7 +114,7 @@ def _mounts_under(root: Path) -> list[str]:
 
 def rootfs_tarball() -> Path:
     """debootstrap once, cache the tarball; later runs reuse it."""
-    tarball = CACHE_DIR / f"debian-{SUITE}-python-v2.tar"
+    tarball = CACHE_DIR / f"debian-{SUITE}-python-v3.tar"
     if tarball.exists():
         return tarball
     if not shutil.which("debootstrap"):

@@ -8,6 +8,7 @@ and its locked dependencies, as a user's job installs a pinned release.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -37,3 +38,18 @@ def checkout_wheel(dest: Path) -> Path:
         subprocess.run(command, check=True, timeout=300)
     (wheel,) = dest.glob("ci_env-*.whl")
     return wheel
+
+
+def installed_venv(dest: Path) -> Path:
+    """A fresh venv (no system packages) at `dest` with the checkout's wheel and only the base
+    dependencies, installed with no index; returns its bin directory."""
+    wheel = checkout_wheel(dest / "dist")
+    venv = dest / "venv"
+    # --without-pip, then this pip installs into it: ensurepip would double the time.
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    offline = ["--quiet", "--no-index", "--find-links", str(lock_wheels())]
+    target = ["--python", str(venv / "bin" / "python")]
+    env = {**os.environ, "PIP_CONSTRAINT": ""}  # the machine's pip constraints are not ours
+    command = [sys.executable, "-m", "pip", *target, "install", *offline, str(wheel)]
+    subprocess.run(command, check=True, timeout=300, env=env)
+    return venv / "bin"
