@@ -57,6 +57,8 @@ OPTIONS: dict[str, dict[str, tuple[str, str]]] = {
         "keep-semver": ("--keep-semver", VALUE),
         "keep-git": ("--keep-git", FLAG),
         "untagged": ("--untagged", VALUE),
+        "on-broken": ("--on-broken", VALUE),
+        "werf-config": ("--werf-config", VALUE),
         "shard": ("--shard", VALUE),
         "parallel": ("--parallel", VALUE),
         "report": ("--report-json", VALUE),
