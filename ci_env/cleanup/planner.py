@@ -136,6 +136,7 @@ def plan_repository(backend: Backend, repository: str, s: Settings) -> RepoPlan:
             keep_orphan_referrers=s.keep_orphan_referrers,
             use_referrers_api=use_referrers_api(backend),
             pinned=use.digests,
+            delete_cascades=backend.delete_cascades,
         )
         _walk(backend, repository, s, graph)
         final = graph.items()
