@@ -256,6 +256,7 @@ class _Run:
             max(1, self.args.parallel),
             in_use=_inuse.read(self.args, self.env, rules),
         )
+        in_use = () if s.in_use is None else s.in_use.sources or ("in-use protection",)
         pairs = self.repositories()
         # A few repositories at a time: each one's listing waits on round trips (token, tags
         # list) that overlap well; each already reads its manifests with `parallel` workers.
@@ -263,7 +264,7 @@ class _Run:
             self.plans.extend(
                 pool.map(lambda pair: planner.plan_repository(pair[0], pair[1], s), pairs)
             )
-        return Plan(self.started, tuple(self.plans))
+        return Plan(self.started, tuple(self.plans), in_use)
 
     def apply(self, plan: Plan, *, recheck: bool) -> None:
         jobs = [Job(repo, self.backend(repo.registry, repo.kind)) for repo in plan.repositories]
