@@ -219,6 +219,35 @@ def test_in_use_usage_errors(tmp_path: Path, args: list[str], message: str) -> N
     assert done.returncode == 2 and message in done.stderr, done.stderr
 
 
+_CLUSTER = {"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}
+_CONTEXT = {"name": "c", "context": {"cluster": "c", "user": "u"}}
+
+
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ({"clusters": [_CLUSTER], "contexts": [_CONTEXT], "users": 5}, "users is a int"),
+        ([_CLUSTER], "the top level is a list"),
+        (
+            {
+                "clusters": [{"name": "c", "cluster": {"certificate-authority-data": "!x"}}],
+                "contexts": [_CONTEXT],
+            },
+            "clusters[0].cluster.certificate-authority-data is not valid base64",
+        ),
+        ({"clusters": [_CLUSTER], "contexts": [{"context": {}}]}, "contexts[0].name is missing"),
+    ],
+)
+def test_a_malformed_kubeconfig_is_a_usage_error(tmp_path: Path, config: object, key: str) -> None:
+    path = tmp_path / "kubeconfig"
+    path.write_text(json.dumps(config))
+    args = ["--delete-tag", "x", "--keep-in-use-kubernetes", "--kubeconfig", str(path)]
+    done = run_cli("cleanup", "--repo", "127.0.0.1:1/a", *args, env=base_env(tmp_path))
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"kubeconfig {path}: {key}" in done.stderr, done.stderr
+
+
 def test_help_does_not_import_the_kubernetes_client(tmp_path: Path) -> None:
     code = (
         "import sys\nfrom ci_env import cli\n"
