@@ -19,6 +19,7 @@ from ci_env.cleanup import policy
 from ci_env.cleanup.plan import Plan
 from ci_env.cleanup.rules import KubeRule, Rules
 from ci_env.errors import UsageError
+from ci_env.inuse import kubeconfig as kubeconfig_shape
 from ci_env.inuse import kubernetes as kube
 from ci_env.inuse import listfile
 from ci_env.inuse.base import Collector, InUse
@@ -102,7 +103,7 @@ def kubeconfig_data(args: argparse.Namespace, env: Mapping[str, str]) -> dict[st
         data = None
     if not isinstance(data, dict):
         raise UsageError(f"{name} is not a base64-encoded kubeconfig", "base64 -w0 < kubeconfig")
-    kube.register_secrets(data)
+    kubeconfig_shape.register_secrets(data)
     return data
 
 

@@ -26,7 +26,6 @@ from ci_env import lazy, secrets
 from ci_env.errors import AuthError, CiEnvError, UsageError
 from ci_env.inuse import kubeconfig as kubeconfig_shape
 from ci_env.inuse.base import Collector, normalise
-from ci_env.inuse.kubeconfig import register_secrets
 
 logger = logging.getLogger(__name__)
 
@@ -312,7 +311,7 @@ def _clients(k8s: ModuleType, scope: Scope) -> Iterator[tuple[str, Any]]:
         yield IN_CLUSTER, _in_cluster_client(k8s, scope.in_cluster, scope.contexts)
         return
     if scope.data is not None:
-        register_secrets(scope.data)
+        kubeconfig_shape.register_secrets(scope.data)
         kubeconfig_shape.check(scope.data, kubeconfig)
     else:
         _read_files(kubeconfig)
