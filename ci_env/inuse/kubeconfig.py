@@ -18,6 +18,7 @@ _SECTIONS = {"clusters": "cluster", "contexts": "context", "users": "user"}
 _BASE64 = ("certificate-authority-data", "client-certificate-data", "client-key-data")
 _HINT = "fix the kubeconfig (kubectl config view shows what the client reads)"
 _USER_SECRETS = ("token", "password", "client-key-data")
+_PROVIDER_SECRETS = ("access-token", "id-token", "refresh-token", "client-secret")
 
 
 def _bad(where: str, key: str, what: str) -> UsageError:
@@ -70,6 +71,15 @@ def register_secrets(data: object) -> None:
     users = _dig(data, "users")
     for user in users if isinstance(users, list) else ():
         values = [_dig(user, "user", key) for key in _USER_SECRETS]
+        values += [_dig(user, "user", "auth-provider", "config", k) for k in _PROVIDER_SECRETS]
         for value in values:
             if isinstance(value, str) and value:
                 secrets.register(value)
+
+
+def register_client_secrets(api_key: object) -> None:
+    """The client's resolved credentials (`Bearer <token>`, from exec plugins too)."""
+    for value in api_key.values() if isinstance(api_key, dict) else ():
+        if isinstance(value, str) and value:
+            secrets.register(value)
+            secrets.register(value.partition(" ")[2])

@@ -317,6 +317,8 @@ def _clients(k8s: ModuleType, scope: Scope) -> Iterator[tuple[str, Any]]:
         _read_files(kubeconfig)
     for context in _contexts(k8s, kubeconfig, scope.data, scope.contexts):
         client = _client(k8s, scope, kubeconfig, context)
+        # What the client resolved (exec plugins, auth providers) is a secret too.
+        kubeconfig_shape.register_client_secrets(client.configuration.api_key)
         yield context, client
 
 
