@@ -113,6 +113,11 @@ def images(kind: _Kind, item: dict[str, Any]) -> Iterator[str]:
         for container in _dig(spec, key) or ():
             if isinstance(container, dict) and isinstance(container.get("image"), str):
                 yield container["image"]
+    # Image volumes (Kubernetes 1.31+, `ImageVolumeSource`): an OCI image mounted read-only.
+    for volume in _dig(spec, "volumes") or ():
+        reference = _dig(volume, "image", "reference")
+        if isinstance(reference, str) and reference:
+            yield reference
     if kind.label != "pod":
         return
     for key in _STATUSES:

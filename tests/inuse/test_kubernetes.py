@@ -57,6 +57,19 @@ def test_every_kind_and_container_list_is_read(cluster: FakeKubernetes, tmp_path
     assert use.tags["rs0"] == "in use by replicaset default/old (context ctx)"
 
 
+def test_image_volumes_are_in_use(cluster: FakeKubernetes, tmp_path: Path) -> None:
+    """Kubernetes 1.31+ `volumes[].image.reference` (ImageVolumeSource) mounts an image."""
+    spec = pod_spec(f"{REG}/a:app")
+    spec["volumes"] = [
+        {"name": "models", "image": {"reference": f"{REG}/a:models", "pullPolicy": "Always"}},
+        {"name": "scratch", "emptyDir": {}},
+    ]
+    cluster.add("deployments", workload("deployments", "w", spec))
+    use = scan(write_kubeconfig(tmp_path / "config", {"ctx": cluster})).of(REG, "a")
+    assert use.tags["models"] == "in use by deployment default/w (context ctx)"
+    assert set(use.tags) == {"app", "models"}
+
+
 def kube_resources() -> list[str]:
     return [
         "replicationcontrollers",
