@@ -34,6 +34,14 @@ def api_host(registry: str) -> str:
     return DOCKER_HUB_API if lowered in _HUB_ALIASES else lowered
 
 
+def match_host(registry: str) -> str:
+    """One spelling per registry, for matching references: `:443` is the https default, and
+    a Hub alias with any port is Docker Hub (`registry-1.docker.io:443` = `docker.io`)."""
+    lowered = registry.lower().removesuffix(":443")
+    host = lowered if lowered.startswith("[") else lowered.partition(":")[0]
+    return DOCKER_HUB if host in _HUB_ALIASES else lowered
+
+
 @dataclass(frozen=True)
 class Reference:
     registry: str  # host[:port], lowercase; Docker Hub is "docker.io"
@@ -50,6 +58,13 @@ class Reference:
     def name(self) -> str:
         """`registry/repository` without tag or digest."""
         return f"{self.registry}/{self.repository}"
+
+    @property
+    def match_name(self) -> str:
+        """`name` with the registry spelt one way (see `match_host`), for matching."""
+        host = match_host(self.registry)
+        official = host == DOCKER_HUB and "/" not in self.repository
+        return f"{host}/{'library/' if official else ''}{self.repository}"
 
     def __str__(self) -> str:
         text = self.name

@@ -15,7 +15,9 @@ and cosign `.sig/.att/.sbom` tags). With that set of *needed* digests:
   closed too by default, or with `skip_broken` the kept tags that need it are reported as
   broken and left alone with everything they still reference, and the rest is cleaned;
 - `pinned` digests (in use by a workload) are needed like kept tags wherever the graph meets
-  them, even unlisted (a platform manifest that a pod runs, inside an index being deleted).
+  them, even unlisted (a platform manifest that a pod runs, inside an index being deleted);
+- with `delete_cascades` (Harbor deletes an index's unreferenced children with it) an index
+  holding a needed digest is needed itself: untagged, never deleted.
 
 The graph does no I/O: the caller loops `wants()` -> read -> `learn(...)` until nothing is
 wanted, then takes `items()`. Manifests are only read where they can have children: digests
@@ -69,6 +71,7 @@ class DigestGraph:
         use_referrers_api: bool = False,
         pinned: Mapping[str, str] | None = None,
         skip_broken: bool = False,
+        delete_cascades: bool = False,
     ) -> None:
         self.items_in = list(items)
         # digest -> "an image in use by ..."; a root label no tag can spell (tags have no spaces)
@@ -77,6 +80,7 @@ class DigestGraph:
         self.broken: dict[str, str] = {}  # digest -> error text (404 MANIFEST_UNKNOWN)
         self.keep_orphans = keep_orphan_referrers
         self.use_api = use_referrers_api
+        self.cascades = delete_cascades
         self.media = {image.digest: image.media_type for image in images}
         self.listed = {image.digest for image in images}
         self.manifests: dict[str, Manifest] = {}
@@ -161,14 +165,27 @@ class DigestGraph:
 
     def _closure(self) -> _State:
         state = _State()
-        stack = self._roots()
+        self._grow(state, self._roots())
+        while self.cascades and (holders := self._holders(state.needed)):
+            self._grow(state, holders)
+        return state
+
+    def _grow(self, state: _State, stack: list[tuple[str, str]]) -> None:
         while stack:
             digest, root = stack.pop()
             if digest in state.needed:
                 continue
             state.needed[digest] = root
             stack.extend((child, root) for child in self._edges(digest, state))
-        return state
+
+    def _holders(self, needed: Mapping[str, str]) -> list[tuple[str, str]]:
+        """Where deleting an index deletes its children with it, every index that holds a
+        needed digest is needed too: its tags are only untagged, it is never deleted."""
+        return [
+            (parent, next(needed[c] for c in manifest.children if c in needed))
+            for parent, manifest in self.manifests.items()
+            if parent not in needed and any(c in needed for c in manifest.children)
+        ]
 
     def _deleted(self, needed: Mapping[str, str]) -> set[str]:
         planned = {i.digest for i in self.items_in if i.action is not Action.KEEP}

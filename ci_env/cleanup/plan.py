@@ -83,6 +83,9 @@ class RepoPlan:
 class Plan:
     created: datetime
     repositories: tuple[RepoPlan, ...] = field(default=())
+    # What in-use protection scanned when planning ("kube context a", "list.txt"); empty when
+    # it was off. `--apply-plan` must then recheck it (the plan does not carry the policy).
+    in_use: tuple[str, ...] = ()
 
 
 def _time(value: datetime | None) -> str | None:
@@ -94,6 +97,7 @@ def to_json(plan: Plan) -> str:
         {
             "version": PLAN_VERSION,
             "created": plan.created.isoformat(),
+            "in_use": list(plan.in_use),
             "repositories": [
                 {
                     "registry": repo.registry,
@@ -149,7 +153,8 @@ def from_data(data: Any) -> Plan:
     if data.get("version") != PLAN_VERSION:
         raise ValueError(f"unsupported plan version {data.get('version')!r}")
     repos = tuple(_repo(entry) for entry in data["repositories"])
-    return Plan(datetime.fromisoformat(data["created"]), repos)
+    in_use = tuple(str(source) for source in data.get("in_use") or ())
+    return Plan(datetime.fromisoformat(data["created"]), repos, in_use)
 
 
 def _repo(entry: Any) -> RepoPlan:

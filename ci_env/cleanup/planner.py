@@ -163,6 +163,7 @@ def plan_repository(backend: Backend, repository: str, s: Settings) -> RepoPlan:
             use_referrers_api=use_referrers_api(backend),
             pinned=use.digests,
             skip_broken=s.skip_broken,
+            delete_cascades=backend.delete_cascades,
         )
         _walk(backend, repository, s, graph)
         final = graph.items()

@@ -19,6 +19,7 @@ from ci_env.cleanup import policy
 from ci_env.cleanup.plan import Plan
 from ci_env.cleanup.rules import KubeRule, Rules
 from ci_env.errors import UsageError
+from ci_env.inuse import kubeconfig as kubeconfig_shape
 from ci_env.inuse import kubernetes as kube
 from ci_env.inuse import listfile
 from ci_env.inuse.base import Collector, InUse
@@ -102,7 +103,7 @@ def kubeconfig_data(args: argparse.Namespace, env: Mapping[str, str]) -> dict[st
         data = None
     if not isinstance(data, dict):
         raise UsageError(f"{name} is not a base64-encoded kubeconfig", "base64 -w0 < kubeconfig")
-    kube.register_secrets(data)
+    kubeconfig_shape.register_secrets(data)
     return data
 
 
@@ -152,10 +153,17 @@ def recheck_saved(args: argparse.Namespace, env: Mapping[str, str], saved: Plan)
     """`--apply-plan` with --keep-in-use-*: the plan is held against what is in use now (the
     window since planning can be hours); the policy file is not read for a saved plan."""
     in_use = read(args, env, Rules().replace(**rule_changes(args, Rules())))
+    if in_use is None and saved.in_use:
+        raise UsageError(
+            f"the plan was made with in-use protection ({', '.join(saved.in_use)}) and "
+            "--apply-plan does not read the policy file",
+            "pass the same --keep-in-use-kubernetes / --keep-in-use-file options to "
+            "--apply-plan, so what is in use now is checked again before deleting",
+        )
     if in_use is None:
         return saved
     repos = (
         policy.recheck_in_use(repo, in_use.of(repo.registry, repo.repository))
         for repo in saved.repositories
     )
-    return Plan(saved.created, tuple(repos))
+    return Plan(saved.created, tuple(repos), saved.in_use)

@@ -306,6 +306,7 @@ class _Run:
             in_use=_inuse.read(self.args, self.env, rules),
             skip_broken=rules.broken is Broken.SKIP,
         )
+        in_use = () if s.in_use is None else s.in_use.sources or ("in-use protection",)
         pairs = self.repositories()
         # A few repositories at a time: each one's listing waits on round trips (token, tags
         # list) that overlap well; each already reads its manifests with `parallel` workers.
@@ -313,7 +314,7 @@ class _Run:
             self.plans.extend(
                 pool.map(lambda pair: planner.plan_repository(pair[0], pair[1], s), pairs)
             )
-        return Plan(self.started, tuple(self.plans))
+        return Plan(self.started, tuple(self.plans), in_use)
 
     def apply(self, plan: Plan, *, recheck: bool) -> Plan:
         """Carry out `plan`; returns it as re-validated right before the deletions."""

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ci_env.errors import UsageError
-from ci_env.reference import Reference, parse
+from ci_env.reference import Reference, match_host, parse
 
 _SCHEMES = ("docker-pullable://", "docker://", "containerd://", "cri-o://")
 
@@ -51,7 +51,7 @@ class InUse:
     sources: tuple[str, ...] = ()  # what was scanned, for the log ("kube context a", "list.txt")
 
     def of(self, registry: str, repository: str) -> RepoUse:
-        return self.repositories.get(f"{registry}/{repository}", RepoUse())
+        return self.repositories.get(f"{match_host(registry)}/{repository}", RepoUse())
 
 
 def _who(users: list[str]) -> str:
@@ -69,12 +69,13 @@ class Collector:
     sources: list[str] = field(default_factory=list)
 
     def add(self, ref: Reference, who: str) -> None:
+        name = ref.match_name
         if ref.tag:
-            self.tags.setdefault(ref.name, {}).setdefault(ref.tag, []).append(who)
+            self.tags.setdefault(name, {}).setdefault(ref.tag, []).append(who)
         if ref.digest:
-            self.digests.setdefault(ref.name, {}).setdefault(ref.digest, []).append(who)
+            self.digests.setdefault(name, {}).setdefault(ref.digest, []).append(who)
         if not ref.tag and not ref.digest:  # a bare name pulls `latest`
-            self.tags.setdefault(ref.name, {}).setdefault("latest", []).append(who)
+            self.tags.setdefault(name, {}).setdefault("latest", []).append(who)
 
     def result(self) -> InUse:
         names = sorted(set(self.tags) | set(self.digests))

@@ -24,6 +24,7 @@ import yaml
 
 from ci_env import lazy, secrets
 from ci_env.errors import AuthError, CiEnvError, UsageError
+from ci_env.inuse import kubeconfig as kubeconfig_shape
 from ci_env.inuse.base import Collector, normalise
 
 logger = logging.getLogger(__name__)
@@ -112,6 +113,11 @@ def images(kind: _Kind, item: dict[str, Any]) -> Iterator[str]:
         for container in _dig(spec, key) or ():
             if isinstance(container, dict) and isinstance(container.get("image"), str):
                 yield container["image"]
+    # Image volumes (Kubernetes 1.31+, `ImageVolumeSource`): an OCI image mounted read-only.
+    for volume in _dig(spec, "volumes") or ():
+        reference = _dig(volume, "image", "reference")
+        if isinstance(reference, str) and reference:
+            yield reference
     if kind.label != "pod":
         return
     for key in _STATUSES:
@@ -133,21 +139,15 @@ def finished(item: dict[str, Any]) -> bool:
     )
 
 
-def register_secrets(data: object) -> None:
-    """Credentials in a kubeconfig must never be printed, even inside a client error."""
-    for user in _dig(data, "users") or ():
-        for key in ("token", "password", "client-key-data"):
-            value = _dig(user, "user", key)
-            if isinstance(value, str):
-                secrets.register(value)
-
-
-def _register_file_secrets(kubeconfig: str) -> None:
+def _read_files(kubeconfig: str) -> None:
+    """Each file's shape is checked and its secrets registered before the client reads it."""
     for path in kubeconfig.split(":"):
         try:
-            register_secrets(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
             continue  # the client reports an unreadable file itself
+        kubeconfig_shape.register_secrets(data)
+        kubeconfig_shape.check(data, path)
 
 
 def existing(kubeconfig: str) -> str:
@@ -316,22 +316,33 @@ def _clients(k8s: ModuleType, scope: Scope) -> Iterator[tuple[str, Any]]:
         yield IN_CLUSTER, _in_cluster_client(k8s, scope.in_cluster, scope.contexts)
         return
     if scope.data is not None:
-        register_secrets(scope.data)
+        kubeconfig_shape.register_secrets(scope.data)
+        kubeconfig_shape.check(scope.data, kubeconfig)
     else:
-        _register_file_secrets(kubeconfig)
+        _read_files(kubeconfig)
     for context in _contexts(k8s, kubeconfig, scope.data, scope.contexts):
-        try:
-            if scope.data is not None:
-                client = k8s.config.new_client_from_config_dict(
-                    dict(scope.data), context=context, persist_config=False
-                )
-            else:
-                client = k8s.config.new_client_from_config(
-                    config_file=kubeconfig, context=context, persist_config=False
-                )
-        except k8s.config.ConfigException as error:
-            raise UsageError(f"kube context {context}: {error}", "fix the kubeconfig") from None
+        client = _client(k8s, scope, kubeconfig, context)
+        # What the client resolved (exec plugins, auth providers) is a secret too.
+        kubeconfig_shape.register_client_secrets(client.configuration.api_key)
         yield context, client
+
+
+def _client(k8s: ModuleType, scope: Scope, kubeconfig: str, context: str) -> Any:
+    try:
+        if scope.data is not None:
+            return k8s.config.new_client_from_config_dict(
+                dict(scope.data), context=context, persist_config=False
+            )
+        return k8s.config.new_client_from_config(
+            config_file=kubeconfig, context=context, persist_config=False
+        )
+    except k8s.config.ConfigException as error:
+        raise UsageError(f"kube context {context}: {error}", "fix the kubeconfig") from None
+    except (TypeError, KeyError, AttributeError, ValueError) as error:  # a shape not checked
+        raise UsageError(
+            f"kubeconfig {kubeconfig}: context {context} is unusable ({type(error).__name__})",
+            "fix the kubeconfig (kubectl config view)",
+        ) from None
 
 
 def collect(scope: Scope, into: Collector) -> None:

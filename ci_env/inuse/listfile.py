@@ -24,12 +24,17 @@ def collect(path: str, into: Collector) -> None:
         ) from None
     for number, line in enumerate(text.splitlines(), start=1):
         for token in line.split("#", 1)[0].split():
-            ref = normalise(token)
-            if ref is None and not token.startswith("sha256:"):
+            where = f"--keep-in-use-file {path} line {number}"
+            if token.startswith("sha256:"):  # names no repository: it would protect nothing
                 raise UsageError(
-                    f"--keep-in-use-file {path} line {number}: {token!r} is not an image reference",
+                    f"{where}: {token[:19]}... is a bare digest",
+                    "write the repository with it: repo@sha256:<hex>",
+                )
+            ref = normalise(token)
+            if ref is None:
+                raise UsageError(
+                    f"{where}: {token!r} is not an image reference",
                     "write one reference a line, e.g. ghcr.io/acme/app:1.2 or repo@sha256:<hex>",
                 )
-            if ref is not None:
-                into.add(ref, f"{Path(path).name} line {number}")
+            into.add(ref, f"{Path(path).name} line {number}")
     into.sources.append(path)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urljoin
+from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 
@@ -109,6 +109,9 @@ class Hints:
     denied: str
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 class ApiClient:
     """A JSON API at `base_url` (scheme included) with an `Authorization` supplier."""
 
@@ -133,7 +136,18 @@ class ApiClient:
         self.transport = transport or ApiTransport(host, options)
 
     def url(self, path: str) -> str:
-        return path if "://" in path else self.base_url + path
+        """A path under the API, or an absolute URL (a page link) on the API's own origin:
+        the Authorization goes with it, so a `next` link to another host is refused."""
+        if "://" not in path:
+            return self.base_url + path
+        if _origin(path) != _origin(self.base_url):
+            foreign = urlsplit(path)
+            raise RegistryError(
+                f"{self.service} pointed to another host for the next page "
+                f"({foreign.scheme}://{foreign.netloc}); refused: the credentials would go with it",
+                f"check the API URL ({self.base_url}); a proxy may be rewriting links",
+            )
+        return path
 
     def call(
         self,
@@ -205,6 +219,13 @@ class ApiClient:
 
     def close(self) -> None:
         self.transport.close()
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """scheme, host, port (the scheme's default when absent): what a credential is for."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
 
 
 def _body(response: requests.Response, service: str, what: str) -> Any:

@@ -147,6 +147,9 @@ class Backend(ABC):
     native_options: ClassVar[tuple[NativeOption, ...]] = ()
     # True when listing returns untagged images (so `untagged: delete` can act).
     lists_untagged: ClassVar[bool] = False
+    # True when deleting an index also deletes its children no other artifact references
+    # (Harbor): an index holding a needed digest must then be untagged, never deleted.
+    delete_cascades: ClassVar[bool] = False
 
     def __init__(self, registry: str, options: BackendOptions) -> None:
         self.registry = registry  # host[:port] as in the reference (docker.io normalised)

@@ -61,6 +61,7 @@ def _policy_violation(response: requests.Response) -> bool:
 class HarborBackend(NativeBackend):
     kind = "harbor"
     host_patterns = (r"harbor\..*", r"demo\.goharbor\.io")
+    delete_cascades: ClassVar[bool] = True  # an artifact delete takes unreferenced children
     lists_untagged = True
     native_options: ClassVar[tuple[NativeOption, ...]] = (
         NativeOption("harbor-username", "Harbor user or robot account (robot$NAME)", secret=False),

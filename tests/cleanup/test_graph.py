@@ -214,3 +214,23 @@ def test_a_digest_in_use_keeps_its_graph_even_unlisted() -> None:
     sig_tag = running.replace(":", "-") + ".sig"
     assert items[sig_tag].digest == sig and items[sig_tag].action is Action.KEEP
     assert items[sig_tag].reason == "kept: referrer of an image in use by pod prod/x (context a)"
+
+
+class CascadingBackend(TagsOnlyBackend):
+    delete_cascades = True  # like Harbor: an index delete takes its unreferenced children
+
+
+def test_an_index_holding_a_digest_in_use_is_untagged_where_deletes_cascade() -> None:
+    """Harbor deletes an index's children with it: the index a pod's platform manifest is
+    part of must be untagged, not deleted, or the running manifest goes too."""
+    fake = CascadingBackend()
+    running, other = fake.add("app", digest("arm"), time=OLD), fake.add("app", digest("amd"))
+    index = fake.add("app", digest("pr-idx"), ["pr-1"], children=[running, other], time=OLD)
+    use = RepoUse(digests={running: "in use by pod prod/x (context a)"})
+    settings = planner.Settings(RULES, NOW, None, parallel=1, in_use=InUse({"fake.test/app": use}))
+    result = planner.plan_repository(fake, "app", settings)
+    items = by(result)
+    assert items["pr-1"].action is Action.UNTAG
+    assert "still needed by an image in use by pod prod/x" in items["pr-1"].reason
+    assert index not in {op.digest for op in result.operations() if op.kind.value == "delete"}
+    assert all(op.kind.value == "untag" for op in result.operations())

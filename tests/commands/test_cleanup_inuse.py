@@ -181,6 +181,32 @@ def test_apply_plan_rechecks_what_is_in_use_now(
     assert exists(registry, f"{REPO}@{pushed['pr-4']}")
 
 
+@pytest.mark.slow
+def test_apply_plan_refuses_to_drop_the_policy_files_in_use_protection(
+    registry: LocalRegistry, tmp_path: Path
+) -> None:
+    """The plan was made with `keep.in_use` from the policy file, which `--apply-plan` does
+    not read: applying it without the options would skip the recheck, so it is refused."""
+    push(registry, "pr-1")
+    listed = tmp_path / "images.txt"
+    listed.write_text(f"{registry.host}/{REPO}:pr-1\n")
+    policy = tmp_path / "policy.yml"
+    policy.write_text(f"version: 1\nkeep:\n  in_use:\n    file: {listed}\n")
+    env, plan = cli_env(tmp_path, registry), tmp_path / "plan.json"
+    args = ("--delete-tag", "pr-.*", "--policy", str(policy), "--plan-out", str(plan))
+    assert cleanup(env, registry.host, *args, "--dry-run").returncode == 0
+    done = cleanup(env, registry.host, "--apply-plan", str(plan))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"the plan was made with in-use protection ({listed})" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert images.list_tags(registry, REPO) == ["pr-1"]
+    listed.write_text("")  # with the option again, the recheck runs (nothing in use now)
+    again = cleanup(
+        env, registry.host, "--apply-plan", str(plan), "--keep-in-use-file", str(listed)
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -191,6 +217,35 @@ def test_apply_plan_rechecks_what_is_in_use_now(
 def test_in_use_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
     done = run_cli("cleanup", "--repo", "127.0.0.1:1/a", *args, env=base_env(tmp_path))
     assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+_CLUSTER = {"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}
+_CONTEXT = {"name": "c", "context": {"cluster": "c", "user": "u"}}
+
+
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ({"clusters": [_CLUSTER], "contexts": [_CONTEXT], "users": 5}, "users is a int"),
+        ([_CLUSTER], "the top level is a list"),
+        (
+            {
+                "clusters": [{"name": "c", "cluster": {"certificate-authority-data": "!x"}}],
+                "contexts": [_CONTEXT],
+            },
+            "clusters[0].cluster.certificate-authority-data is not valid base64",
+        ),
+        ({"clusters": [_CLUSTER], "contexts": [{"context": {}}]}, "contexts[0].name is missing"),
+    ],
+)
+def test_a_malformed_kubeconfig_is_a_usage_error(tmp_path: Path, config: object, key: str) -> None:
+    path = tmp_path / "kubeconfig"
+    path.write_text(json.dumps(config))
+    args = ["--delete-tag", "x", "--keep-in-use-kubernetes", "--kubeconfig", str(path)]
+    done = run_cli("cleanup", "--repo", "127.0.0.1:1/a", *args, env=base_env(tmp_path))
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"kubeconfig {path}: {key}" in done.stderr, done.stderr
 
 
 def test_help_does_not_import_the_kubernetes_client(tmp_path: Path) -> None:

@@ -49,6 +49,7 @@ class FakeDockerHub(FakeApi):
     issued: dict[str, float] = field(default_factory=dict)  # exchanged token -> clock()
     untagged: dict[str, set[str]] = field(default_factory=dict)  # repo -> untagged digests
     registry_may_delete: bool = True  # False: the registry login lacks delete (401)
+    next_base: str = ""  # set: `next` links point there (a hostile or misconfigured proxy)
 
     def __post_init__(self) -> None:
         self.route("POST", r"/v2/auth/token", self._auth_token, S + "auth_token.json")
@@ -132,7 +133,8 @@ class FakeDockerHub(FakeApi):
         chunk = names[(page - 1) * size : page * size]
         more = page * size < len(names)
         path = call.path
-        nxt = f"{self.base_url}{path}?page={page + 1}&page_size={size}" if more else None
+        base = self.next_base or self.base_url
+        nxt = f"{base}{path}?page={page + 1}&page_size={size}" if more else None
         results = [self._item(name, *tags[name]) for name in chunk]
         return (
             200,

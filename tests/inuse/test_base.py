@@ -45,3 +45,24 @@ def test_collector_matches_however_spelled_and_names_every_user() -> None:
     assert use.tags == {"latest": "in use by pod default/a (context c) and 1 more"}
     assert use.digests == {f"sha256:{HEX}": "in use by deployment x/web (context c)"}
     assert not found.result().of("docker.io", "library/redis")
+
+
+@pytest.mark.parametrize(
+    ("spelling", "registry", "repository"),
+    [
+        ("registry-1.docker.io:443/library/nginx:1", "docker.io", "library/nginx"),
+        ("index.docker.io:443/nginx:1", "docker.io", "library/nginx"),
+        ("ghcr.io:443/acme/app:1", "ghcr.io", "acme/app"),
+        ("ghcr.io/acme/app:1", "ghcr.io:443", "acme/app"),
+        ("127.0.0.1:5000/acme/app:1", "127.0.0.1:5000", "acme/app"),
+    ],
+)
+def test_default_port_spellings_match(spelling: str, registry: str, repository: str) -> None:
+    found = Collector()
+    ref = normalise(spelling)
+    assert ref is not None
+    found.add(ref, "pod default/a (context c)")
+    assert found.result().of(registry, repository).tags == {
+        "1": "in use by pod default/a (context c)"
+    }
+    assert not found.result().of("127.0.0.1:5001", repository)

@@ -57,6 +57,19 @@ def test_every_kind_and_container_list_is_read(cluster: FakeKubernetes, tmp_path
     assert use.tags["rs0"] == "in use by replicaset default/old (context ctx)"
 
 
+def test_image_volumes_are_in_use(cluster: FakeKubernetes, tmp_path: Path) -> None:
+    """Kubernetes 1.31+ `volumes[].image.reference` (ImageVolumeSource) mounts an image."""
+    spec = pod_spec(f"{REG}/a:app")
+    spec["volumes"] = [
+        {"name": "models", "image": {"reference": f"{REG}/a:models", "pullPolicy": "Always"}},
+        {"name": "scratch", "emptyDir": {}},
+    ]
+    cluster.add("deployments", workload("deployments", "w", spec))
+    use = scan(write_kubeconfig(tmp_path / "config", {"ctx": cluster})).of(REG, "a")
+    assert use.tags["models"] == "in use by deployment default/w (context ctx)"
+    assert set(use.tags) == {"app", "models"}
+
+
 def kube_resources() -> list[str]:
     return [
         "replicationcontrollers",
@@ -200,3 +213,46 @@ def test_an_inline_kubeconfig_is_used_without_a_file(
     assert use.tags == {"1": "in use by pod default/p (context a)"}
     with pytest.raises(UsageError, match="--kube-context b: not in the inline kubeconfig"):
         scan(tmp_path / "config", data=data, contexts=("b",))
+
+
+def test_auth_provider_and_resolved_client_credentials_are_secrets(tmp_path: Path) -> None:
+    """Secrets only an auth provider holds, or only an exec plugin prints, are masked too."""
+    import secrets as random  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    from ci_env import secrets  # noqa: PLC0415
+
+    made = {key: random.token_hex(16) for key in ("refresh", "client", "access", "exec")}
+    credential = {
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "kind": "ExecCredential",
+        "status": {"token": made["exec"]},
+    }
+    provider = {
+        "name": "oidc",
+        "config": {
+            "refresh-token": made["refresh"],
+            "client-secret": made["client"],
+            "access-token": made["access"],
+        },
+    }
+    exec_user = {
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "command": sys.executable,
+        "args": ["-c", f"print({json.dumps(json.dumps(credential))})"],
+        "interactiveMode": "Never",
+    }
+    config = {
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "users": [
+            {"name": "p", "user": {"auth-provider": provider}},
+            {"name": "e", "user": {"exec": exec_user}},
+        ],
+        "contexts": [{"name": "e", "context": {"cluster": "c", "user": "e"}}],
+        "current-context": "e",
+    }
+    path = tmp_path / "kubeconfig"
+    path.write_text(json.dumps(config))
+    for _, client in kube._clients(kube._sdk(), kube.Scope(str(path))):  # noqa: SLF001
+        client.close()
+    assert set(made.values()) <= set(secrets.registered())

@@ -18,7 +18,6 @@ def test_lines_and_jsonpath_output(tmp_path: Path) -> None:
         "ghcr.io/acme/app:v1 ghcr.io/acme/app:v2\n"
         "\n"
         f"ghcr.io/acme/app@sha256:{HEX}  # ECS task definition\n"
-        f"sha256:{HEX}\n"  # a bare image ID names no repository: skipped
     )
     found = Collector()
     listfile.collect(str(path), found)
@@ -32,6 +31,15 @@ def test_a_bad_reference_names_its_line(tmp_path: Path) -> None:
     path.write_text("ghcr.io/acme/app:v1\nghcr.io/Acme/App\n")
     with pytest.raises(UsageError, match="images.txt line 2: 'ghcr.io/Acme/App'"):
         listfile.collect(str(path), Collector())
+
+
+def test_a_bare_digest_is_a_usage_error(tmp_path: Path) -> None:
+    """`sha256:<hex>` names no repository: accepting it would protect nothing, silently."""
+    path = tmp_path / "images.txt"
+    path.write_text(f"ghcr.io/acme/app:v1\nsha256:{HEX}\n")
+    with pytest.raises(UsageError, match="images.txt line 2: sha256:b+... is a bare digest") as e:
+        listfile.collect(str(path), Collector())
+    assert "repo@sha256:" in str(e.value.hint)
 
 
 def test_a_missing_file_is_a_usage_error(tmp_path: Path) -> None:

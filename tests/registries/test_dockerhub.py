@@ -53,6 +53,20 @@ def test_lists_every_page_grouped_by_digest(hub: FakeDockerHub) -> None:
     assert hub.calls("GET", "/tags") == 3  # 100 + 100 + 50
 
 
+def test_a_next_link_to_another_host_is_refused() -> None:
+    """The Authorization goes with every page: a `next` on another origin must not get it."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        fake = FakeDockerHub(BASE_URL, next_base="https://evil.example:8443")
+        fake.repos["acme/app"] = {f"v{i}": (A, T0) for i in range(150)}
+        FakeHubRegistry(REGISTRY_URL, hub=fake).install(mock)
+        fake.install(mock)
+        elsewhere = FakeDockerHub("https://evil.example:8443").install(mock)
+        with pytest.raises(RegistryError, match=r"another host .*https://evil\.example:8443"):
+            backend().list_images("acme/app")
+        assert elsewhere.log == []
+        assert fake.calls("GET", "/tags") == 1
+
+
 def test_untag_with_username_and_password(hub: FakeDockerHub) -> None:
     made = backend(**{"docker-hub-username": "ci", "docker-hub-password": "hub-password"})
     assert made.untag("acme/app", "v1", A) == "Hub API tag delete"
