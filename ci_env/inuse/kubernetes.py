@@ -12,7 +12,6 @@ when part of what is in use is unknown.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from ci_env import lazy, secrets
 from ci_env.errors import AuthError, CiEnvError, UsageError
 from ci_env.inuse import kubeconfig as kubeconfig_shape
 from ci_env.inuse.base import Collector, normalise
+from ci_env.registry import responses
 
 logger = logging.getLogger(__name__)
 
@@ -210,7 +210,7 @@ def _status_message(body: object) -> str:
     """The `message` of a Kubernetes `Status` error body, or the body's first line."""
     text = body.decode(errors="replace") if isinstance(body, bytes) else str(body or "")
     try:
-        status = json.loads(text)
+        status = responses.loads(text)
     except ValueError:
         return text.strip().splitlines()[0][:200] if text.strip() else ""
     return str(status.get("message", "")) if isinstance(status, dict) else ""
@@ -273,7 +273,7 @@ def _pages(call: Callable[..., Any], **args: Any) -> Iterator[dict[str, Any]]:
                 token, restarts = None, restarts + 1  # the snapshot expired: start over
                 continue
             raise
-        body = json.loads(answer.data)
+        body = responses.loads(answer.data)
         yield from body.get("items") or ()
         token = _dig(body, "metadata", "continue")
         if not token:

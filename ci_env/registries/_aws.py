@@ -8,7 +8,6 @@ identity / role assumption), `AWS_REGION`, and `AWS_ENDPOINT_URL_ECR` / `AWS_END
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -34,6 +33,7 @@ from ci_env.registries.base import (
     OpKind,
     OpResult,
 )
+from ci_env.registry import responses
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def call(what: str, permissions: str, function: Callable[..., Any], **kwargs: An
 def parse_manifest(digest: str, text: str, media_type: str = "") -> Manifest:
     """A manifest body as the digest graph needs it (OCI image-spec / Docker v2 fields)."""
     try:
-        body: dict[str, Any] = json.loads(text)
+        body: dict[str, Any] = responses.loads(text)
     except ValueError:
         raise RegistryError(f"manifest {digest} is not valid JSON") from None
     kind = str(body.get("mediaType") or media_type)

@@ -16,7 +16,6 @@ PyGithub has no packages API, so the calls go through `Github.requester.requestJ
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -37,6 +36,7 @@ from urllib3.util.retry import Retry
 from ci_env import secrets, timeparse
 from ci_env.errors import AuthError, CiEnvError, NotFoundError, RegistryError
 from ci_env.registries.base import BackendOptions
+from ci_env.registry import responses
 
 TRANSPORT_ATTEMPTS = 3  # connection errors (dropped, reset) before giving up
 
@@ -275,7 +275,7 @@ class PackagesApi:
 
 def _message(response: HTTPResponse, url: str | None) -> Any:
     try:
-        return json.loads(GithubRetry.get_content(response, url or "") or b"{}")
+        return responses.loads(GithubRetry.get_content(response, url or "") or b"{}")
     except ValueError:
         return {"message": "secondary rate limit"}
 

@@ -27,6 +27,7 @@ from ci_env.registries import _native_http
 from ci_env.registries._native_http import TagRow
 from ci_env.registries.base import BackendOptions, Description, Image, NativeOption
 from ci_env.registries.default import DistributionBackend
+from ci_env.registry import responses
 from ci_env.registry.auth import Credentials
 from ci_env.registry.client import RegistryClient
 from ci_env.registry.transport import Transport
@@ -85,7 +86,7 @@ class AcrClient(RegistryClient):
                 f"Azure AD refused the service principal {client_id} ({response.status_code})",
                 "check AZURE_CLIENT_ID, AZURE_CLIENT_SECRET and AZURE_TENANT_ID",
             )
-        aad = str(response.json().get("access_token") or "")
+        aad = str(responses.json_object(response, "Azure AD's token").get("access_token") or "")
         secrets.register(aad)
         exchanged = self.transport.send(
             "POST",
@@ -103,7 +104,8 @@ class AcrClient(RegistryClient):
                 f"({exchanged.status_code})",
                 _ROLES,
             )
-        refresh = str(exchanged.json().get("refresh_token") or "")
+        answer = responses.json_object(exchanged, f"{self.registry}'s token exchange")
+        refresh = str(answer.get("refresh_token") or "")
         secrets.register(refresh)
         return refresh
 

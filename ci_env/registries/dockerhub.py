@@ -31,6 +31,7 @@ from ci_env.registries._native import NativeBackend
 from ci_env.registries._native_http import ApiClient, Hints, TagRow, segment
 from ci_env.registries.base import Backend, BackendOptions, Description, Image, NativeOption
 from ci_env.registries.default import DistributionBackend
+from ci_env.registry import responses
 from ci_env.registry.auth import Credentials
 from ci_env.registry.client import RegistryClient
 
@@ -185,7 +186,7 @@ class DockerHubBackend(NativeBackend):
                 json={"username": self._username, "password": self._password},
             )
             return str(body.get("token") or "")
-        body = response.json()
+        body = responses.json_object(response, "the Hub login")
         return str(body.get("access_token") or body.get("token") or "")
 
     # --- listing -------------------------------------------------------------------------

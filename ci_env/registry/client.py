@@ -400,7 +400,7 @@ class RegistryClient:
         )
         header = response.headers.get("Content-Type", "")
         try:
-            data = json.loads(body)
+            data = responses.loads(body)
         except ValueError:
             data = None
         media_type = body_media_type(data, header) if isinstance(data, dict) else header
@@ -446,8 +446,10 @@ class RegistryClient:
         """`created` of a config blob."""
         return self._config(repository, config_digest)[0]
 
-    def image_created(self, repository: str, digest: str) -> datetime | None:
-        """Build time of an image from its config blob; an index uses its first platform child."""
+    def _manifest_object(
+        self, repository: str, digest: str
+    ) -> tuple[dict[str, Any], Manifest] | None:
+        """A manifest's JSON object and its parse; None where it is gone or not an object."""
         try:
             body, descriptor = self.get(repository, digest)
             data = responses.loads(body)
@@ -455,7 +457,14 @@ class RegistryClient:
             return None
         if not isinstance(data, dict):
             return None
-        manifest = parse_manifest(body, descriptor.digest, descriptor.media_type)
+        return data, parse_manifest(body, descriptor.digest, descriptor.media_type)
+
+    def image_created(self, repository: str, digest: str) -> datetime | None:
+        """Build time of an image from its config blob; an index uses its first platform child."""
+        read = self._manifest_object(repository, digest)
+        if read is None:
+            return None
+        data, manifest = read
         if manifest.is_index or "manifests" in data:
             child = platform_child(data)
             return self.image_created(repository, child) if child else None
@@ -467,18 +476,14 @@ class RegistryClient:
         """`org.opencontainers.image.revision`: the index's annotation, else its first
         platform's; a manifest's annotation, else its config label (docker/metadata-action
         writes both; buildx and kaniko only the label)."""
-        try:
-            body, descriptor = self.get(repository, digest)
-            data = json.loads(body)
-        except (NotFoundError, ValueError):
+        read = self._manifest_object(repository, digest)
+        if read is None:
             return None
-        if not isinstance(data, dict):
-            return None
+        data, manifest = read
         annotations = data.get("annotations")
         found = annotations.get(REVISION) if isinstance(annotations, dict) else None
         if isinstance(found, str) and found:
             return found
-        manifest = parse_manifest(body, descriptor.digest, descriptor.media_type)
         if manifest.is_index or "manifests" in data:
             child = platform_child(data)
             return self.image_revision(repository, child) if child else None

@@ -26,6 +26,17 @@ def loads(data: bytes | str) -> Any:
         raise ValueError("JSON nested too deeply") from None
 
 
+def json_object(response: requests.Response, what: str) -> dict[str, Any]:
+    """The JSON object of a token or login answer; RegistryError for anything else."""
+    try:
+        body = loads(response.content)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise RegistryError(f"{what}: the answer is not a JSON object", status=response.status_code)
+    return body
+
+
 def error_code(response: requests.Response) -> tuple[str, str]:
     """(code, message) of the first registry error in the body, ('', '') when none."""
     try:

@@ -316,6 +316,29 @@ def deep_json_tags(tmp: Path) -> Outcome:
     return _check(outcome, result, bound=30, codes=(1,))
 
 
+def deep_json_manifest(tmp: Path) -> Outcome:
+    outcome = Outcome("manifest nested 100,000 deep")
+    digest = "sha256:" + hashlib.sha256(DEEP).hexdigest()
+    headers = {"Content-Type": DOCKER_MANIFEST, "Docker-Content-Digest": digest}
+    tags = _registry(lambda r: Answer(200, body=b'{"name": "app", "tags": ["v1"]}'))
+
+    def respond(request: Request) -> Answer:
+        if "/manifests/" in request.path and basic_challenge(request) is None:
+            return Answer(200, headers, DEEP if request.method == "GET" else b"")
+        return tags(request)
+
+    report = tmp / "report.json"
+    with Hostile(respond) as evil:
+        args = _cleanup(evil.host, "--report-json", str(report))
+        result = run_cli(args, _env(tmp, evil.host), timeout=60)
+        outcome.requests = len(evil.requests)
+        deletes = evil.count(method="DELETE")
+    outcome.leaks += [f"{problem} (not a leak: missing)" for problem in _report_leaks(report)]
+    outcome.leaks += [f"{deletes} DELETE of an unreadable image (not a leak)"] if deletes else []
+    # Unreadable, so its time is unknown: kept, and the run ends cleanly.
+    return _check(outcome, result, bound=30, codes=(0,))
+
+
 def deep_json_login_error(tmp: Path) -> Outcome:
     outcome = Outcome("login error body nested 100,000 deep")
 
@@ -381,6 +404,7 @@ CASES: dict[str, Callable[[Path], Outcome]] = {
     "huge body": huge_body,
     "catalog repeats forever": catalog_repeats_forever,
     "deep json tags": deep_json_tags,
+    "deep json manifest": deep_json_manifest,
     "deep json login error": deep_json_login_error,
     "deep json token": deep_json_token,
     "catastrophic regex": catastrophic_regex,
