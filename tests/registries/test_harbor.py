@@ -13,7 +13,7 @@ from ci_env.registries import backend_class
 from ci_env.registries.base import BackendOptions, Operation, OpKind, first_pattern_match
 from ci_env.registries.default import DistributionBackend
 from ci_env.registries.harbor import HarborBackend
-from tests.fakes.harbor_api import BASE_URL, Artifact, FakeHarbor
+from tests.fakes.harbor_api import BASE_URL, MANIFEST_DIGEST, Artifact, FakeHarbor
 
 REPO = "proj/group/app"  # a nested repository: the `/` must be encoded twice
 INDEX = "sha256:" + "1" * 64
@@ -130,7 +130,7 @@ def test_policy_violation_on_a_manifest_pull_is_retried(harbor: FakeHarbor) -> N
     assert isinstance(side, DistributionBackend)
     waits: list[float] = []
     side.client.transport.sleep = waits.append
-    assert made.manifest(REPO, digest(7)).digest == digest(7)
+    assert made.manifest(REPO, MANIFEST_DIGEST).digest == MANIFEST_DIGEST
     assert len(waits) == 1 and waits[0] >= 2.0
     assert harbor.calls("GET", "/v2/proj/group/app/manifests/") == 2
 
