@@ -74,7 +74,8 @@ def test_transport_settings_and_docker_config(tmp_path: object) -> None:
     explicit = backend_options(
         parse("--docker-config", "/x", "--repo-api-url", "https://h/api"), env
     )
-    assert explicit.docker_config == "/x" and explicit.api_urls["harbor"] == "https://h/api"
+    assert explicit.docker_config == "/x"
+    assert explicit.api_urls["harbor"] == "https://h/api"
     assert backend_options(parse(), {"HOME": "/home/u"}).docker_config.endswith(".docker")
 
 
