@@ -75,7 +75,12 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        parser = build_parser()  # imports every backend module: a broken one is an error here
+    except CiEnvError as error:
+        print(error.render(), file=sys.stderr)
+        return error.exit_code
+    args = parser.parse_args(argv)
     untrusted.configure(github_actions=os.environ.get("GITHUB_ACTIONS") == "true")
     _setup_logging(args.verbose)
     try:

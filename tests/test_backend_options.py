@@ -49,8 +49,7 @@ def test_precedence_and_secrets() -> None:
 
 def test_fallback_variables() -> None:
     with_fallback = [o for o in native_options() if o.fallbacks]
-    if not with_fallback:
-        pytest.skip("no backend declares fallbacks")
+    assert with_fallback, "no backend declares fallback variables"
     option = with_fallback[0]
     found = backend_options(parse(), {option.fallbacks[0]: "from-fallback"})
     assert found.native[option.name] == "from-fallback"
@@ -75,7 +74,8 @@ def test_transport_settings_and_docker_config(tmp_path: object) -> None:
     explicit = backend_options(
         parse("--docker-config", "/x", "--repo-api-url", "https://h/api"), env
     )
-    assert explicit.docker_config == "/x" and explicit.api_urls["harbor"] == "https://h/api"
+    assert explicit.docker_config == "/x"
+    assert explicit.api_urls["harbor"] == "https://h/api"
     assert backend_options(parse(), {"HOME": "/home/u"}).docker_config.endswith(".docker")
 
 

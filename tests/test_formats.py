@@ -38,7 +38,8 @@ def test_skipped_variables_are_comments() -> None:
         Variable("CIENV_REPO", "ghcr.io/a/b", "REPO"),
     ]
     entries = formats.select(variables, env)
-    assert entries[0].exported and not entries[1].exported
+    assert entries[0].exported
+    assert not entries[1].exported
     text = formats.render(Format.SHELL, entries)
     assert "export DOCKER_CONFIG='/new'" in text
     assert "# skip CIENV_REPO (WERF_REPO is already set)" in text
@@ -74,7 +75,8 @@ def test_dotenv_has_no_comments_or_skips() -> None:
 def test_github_env_uses_a_delimiter_not_in_the_value() -> None:
     text = formats.render(Format.GITHUB, _entries(Variable("M", "one\ntwo"), Variable("S", "x")))
     match = re.fullmatch(r"M<<(\S+)\none\ntwo\n\1\nS<<(\S+)\nx\n\2\n", text)
-    assert match and match.group(1) != match.group(2)
+    assert match
+    assert match.group(1) != match.group(2)
     assert match.group(1).startswith("ghadelimiter_")
 
 

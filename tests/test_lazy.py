@@ -44,7 +44,8 @@ def test_a_missing_sdk_module_names_its_extra_on_first_use() -> None:
     gitlab = lazy.module("gitlab")  # importing the backend module still works
     with pytest.raises(lazy.MissingExtraError) as caught:
         _ = gitlab.Gitlab
-    assert isinstance(caught.value, UsageError) and caught.value.exit_code == 2
+    assert isinstance(caught.value, UsageError)
+    assert caught.value.exit_code == 2
     assert "ci-env[gitlab]" in caught.value.render()
 
 

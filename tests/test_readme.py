@@ -11,7 +11,8 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def test_registry_table_matches_the_backends() -> None:
     text = README.read_text()
-    assert registry_table.BEGIN in text and registry_table.END in text
+    assert registry_table.BEGIN in text
+    assert registry_table.END in text
     assert registry_table.with_table(text) == text, "run: python scripts/registry_table.py --write"
 
 

@@ -2,14 +2,16 @@
 
 Registering a new registry is one line here (kind -> module) plus its module, which exposes
 `BACKEND`. Order matters: detection by host tries kinds top to bottom; `default` is last.
-Modules are imported lazily so that a run only loads the SDKs it needs.
+Backend modules import their SDKs lazily (`ci_env.lazy`), so a base install imports every one;
+a listed module that fails to import is an error naming the kind, never a silent fallback.
 """
 
 from __future__ import annotations
 
 import importlib
 
-from ci_env.errors import UsageError
+from ci_env import lazy
+from ci_env.errors import CiEnvError, UsageError
 from ci_env.registries.base import Backend
 
 KINDS: dict[str, str] = {
@@ -39,8 +41,28 @@ def backend_class(kind: str) -> type[Backend]:
             f"unknown container registry kind {kind!r}",
             "use one of: " + ", ".join(sorted(KINDS)) + " (or auto)",
         )
-    backend: type[Backend] = importlib.import_module(module_name).BACKEND
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        # An optional SDK imported by the module is the extra's error; anything else means
+        # KINDS names a module that is not there (a typo), which must not pass for `default`.
+        extra = lazy.missing_extra(error) if isinstance(error, ModuleNotFoundError) else None
+        raise extra or KindModuleError(kind, module_name, error) from error
+    backend: type[Backend] = module.BACKEND
     return backend
+
+
+class KindModuleError(CiEnvError):
+    """A registered kind whose module cannot be imported: a broken install or a bad KINDS."""
+
+    def __init__(self, kind: str, module_name: str, error: ImportError) -> None:
+        super().__init__(
+            f"registry kind {kind!r} is registered as module {module_name!r}, "
+            f"which cannot be imported: {error}",
+            "reinstall ci-env (in a source tree: fix KINDS in ci_env/registries/__init__.py)",
+        )
+        self.kind = kind
+        self.module_name = module_name
 
 
 def available() -> list[type[Backend]]:

@@ -11,12 +11,11 @@ Order of evidence:
      (`/jwt/auth` -> gitlab, `/service/token` -> harbor), `X-Artifactory-Id` -> artifactory,
      `Server: Nexus` -> nexus, Harbor's `/api/v2.0/systeminfo`, then each backend's `probe()`.
   5. `default`.
-A kind whose module is not installed yet is skipped (only that exact ModuleNotFoundError).
+A registered kind whose module cannot be imported is an error, never skipped.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -45,18 +44,9 @@ class Detection:
 
 
 def loaded_kinds() -> list[tuple[str, type[Backend]]]:
-    """(kind, class) for every registered kind whose module exists, in detection order."""
-    found = []
-    for kind, module_name in KINDS.items():
-        try:
-            importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name != module_name:
-                raise
-            logger.debug("registry kind %s is not available yet (%s missing)", kind, module_name)
-            continue
-        found.append((kind, backend_class(kind)))
-    return found
+    """(kind, class) for every registered kind, in detection order. A kind whose module cannot
+    be imported raises `KindModuleError` (a typo in KINDS must not fall back to `default`)."""
+    return [(kind, backend_class(kind)) for kind in KINDS]
 
 
 def _load(kind: str) -> type[Backend] | None:

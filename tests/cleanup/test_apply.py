@@ -29,10 +29,12 @@ def test_parallel_apply_deletes_everything_once() -> None:
     fake, plan = seeded(50)
     done: list[int] = []
     results = Applier(parallel=8, on_done=done.append).run([Job(plan, fake)])
-    assert len(results) == 51 and all(r.ok for r in results)
+    assert len(results) == 51
+    assert all(r.ok for r in results)
     assert sum(done) == 51
     assert fake.tags["app"] == {"v1": digest("shared")}
-    assert fake.calls["delete"] == 50 and fake.calls["untag"] == 1
+    assert fake.calls["delete"] == 50
+    assert fake.calls["untag"] == 1
 
 
 def test_failed_deletion_is_reported_and_the_run_goes_on() -> None:
@@ -134,7 +136,8 @@ def test_a_failing_check_closes_the_repository_before_any_deletion() -> None:
     assert applier.run([Job(plan, flaky)]) == []
     assert flaky.calls["delete"] == 0
     closed = applier.plans[plan.name]
-    assert closed.error is not None and "re-check before deleting failed" in closed.error
+    assert closed.error is not None
+    assert "re-check before deleting failed" in closed.error
 
 
 def test_a_failing_second_check_fails_the_second_wave_only() -> None:
@@ -168,5 +171,7 @@ def test_a_tag_pushed_since_planning_keeps_the_referrers_of_its_digest() -> None
     assert fake.calls["delete"] == 0
     assert set(fake.manifests["app"]) == {doomed, sig, sbom}
     final = {i.tag or i.digest: i for i in applier.plans[plan.name].items}
-    assert final[fallback].action is Action.KEEP and "release appeared" in final[fallback].reason
-    assert final[sbom].action is Action.KEEP and final["pr-1"].action is Action.UNTAG
+    assert final[fallback].action is Action.KEEP
+    assert "release appeared" in final[fallback].reason
+    assert final[sbom].action is Action.KEEP
+    assert final["pr-1"].action is Action.UNTAG

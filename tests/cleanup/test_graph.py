@@ -62,7 +62,8 @@ def test_index_to_delete_sharing_child_with_kept_index(fake: FakeBackend) -> Non
     fake.add("app", digest("kept-idx"), ["v1"], children=[common], time=OLD)
     gone = fake.add("app", digest("pr-idx"), ["pr-1"], children=[common], time=OLD)
     items = by(plan(fake))
-    assert items["pr-1"].action is Action.DELETE and items["pr-1"].digest == gone
+    assert items["pr-1"].action is Action.DELETE
+    assert items["pr-1"].digest == gone
     assert items[common].action is Action.KEEP
 
 
@@ -98,9 +99,11 @@ def test_referrers_follow_their_subject(fake: FakeBackend) -> None:
     rules = RULES.replace(delete_tags=("pr-.*", "sha256-.*"))
     items = by(plan(fake, rules))
     sig_k, sig_d = (kept.replace(":", "-") + ".sig", dead.replace(":", "-") + ".sig")
-    assert items[sig_k].action is Action.KEEP and items[sig_k].digest == sig_kept
+    assert items[sig_k].action is Action.KEEP
+    assert items[sig_k].digest == sig_kept
     assert "referrer of kept tag v1" in items[sig_k].reason
-    assert items[sig_d].action is Action.DELETE and items[sig_d].digest == sig_dead
+    assert items[sig_d].action is Action.DELETE
+    assert items[sig_d].digest == sig_dead
     assert items[api_kept].action is Action.KEEP
     assert items[api_dead].action is Action.DELETE
     keep_untagged = by(plan(fake, rules.replace(untagged=Untagged.KEEP)))
@@ -117,7 +120,8 @@ def test_unreadable_kept_manifest_fails_closed_naming_the_tag(fake: FakeBackend)
     fake.add("app", digest("o"), ["pr-1"], time=OLD)
     fake.unreadable.add(broken)
     result = plan(fake)
-    assert result.error is not None and "kept tag v1" in result.error
+    assert result.error is not None
+    assert "kept tag v1" in result.error
     assert result.operations() == []
 
 
@@ -128,7 +132,8 @@ def test_plain_manifests_are_never_fetched() -> None:
         fake.add("app", digest(f"d{index}"), [f"pr-{index}"], time=OLD)
     result = plan(fake, RULES.replace(untagged=Untagged.KEEP))
     assert len(result.operations()) == 20
-    assert fake.calls["manifest"] == 0 and fake.calls["referrers"] == 0
+    assert fake.calls["manifest"] == 0
+    assert fake.calls["referrers"] == 0
 
 
 def test_unknown_media_type_is_read() -> None:
@@ -165,7 +170,8 @@ def broken_repo(fake: FakeBackend) -> tuple[str, str, str]:
 def test_a_broken_kept_index_fails_closed_by_default(fake: FakeBackend) -> None:
     broken_repo(fake)
     result = plan(fake)
-    assert result.error is not None and "kept tag v1" in result.error
+    assert result.error is not None
+    assert "kept tag v1" in result.error
     assert "--on-broken skip" in result.error
     assert result.operations() == []
 
@@ -179,7 +185,8 @@ def test_on_broken_skip_leaves_the_broken_tag_alone_and_cleans_the_rest(
     assert result.error is None
     assert result.broken == (f"v1: needs {gone}, which answers 404 MANIFEST_UNKNOWN",)
     items = by(result)
-    assert items["v1"].action is Action.KEEP and items["v1"].reason.startswith("kept: broken")
+    assert items["v1"].action is Action.KEEP
+    assert items["v1"].reason.startswith("kept: broken")
     assert items[present].action is Action.KEEP  # what the broken tag still references
     assert items["pr-1"].action is Action.DELETE
     assert {op.digest for op in result.operations()} == {digest("o")}
@@ -212,7 +219,8 @@ def test_a_digest_in_use_keeps_its_graph_even_unlisted() -> None:
     assert items[other].action is Action.DELETE
     assert running not in items  # never planned: not deleted
     sig_tag = running.replace(":", "-") + ".sig"
-    assert items[sig_tag].digest == sig and items[sig_tag].action is Action.KEEP
+    assert items[sig_tag].digest == sig
+    assert items[sig_tag].action is Action.KEEP
     assert items[sig_tag].reason == "kept: referrer of an image in use by pod prod/x (context a)"
 
 

@@ -94,7 +94,8 @@ def test_keep_semver_highest() -> None:
     got = decide(images, Rules(keep_semver=3))
     kept = {t for t, r in got.items() if r.startswith("kept: one of the 3 highest")}
     assert kept == {"v2.0.0", "v2.0.0-rc.1", "1.10.0"}
-    assert got["v1.2.0"].startswith("deleted") and got["nightly"].startswith("deleted")
+    assert got["v1.2.0"].startswith("deleted")
+    assert got["nightly"].startswith("deleted")
 
 
 def test_keep_git_keeps_whole_images_with_the_commit_and_policy_in_the_reason() -> None:
@@ -111,10 +112,12 @@ def test_keep_git_keeps_whole_images_with_the_commit_and_policy_in_the_reason() 
     reason = "kept: commit 0123456 of branch main (keep.git policy 1: branch main, "
     assert got["main"] == got["custom"] == got["sha-0123456"]
     assert got["main"].startswith(reason)
-    assert got[old[:7]].startswith("deleted") and got["feature"].startswith("deleted")
+    assert got[old[:7]].startswith("deleted")
+    assert got["feature"].startswith("deleted")
     # Name rules still pick single tags, and come first.
     got = decide(images, Rules(keep_git=rule, keep_tags=("custom",)), history)
-    assert got["custom"] == "kept: matches keep.tags 'custom'" and got["main"].startswith(reason)
+    assert got["custom"] == "kept: matches keep.tags 'custom'"
+    assert got["main"].startswith(reason)
 
 
 def test_revisions_are_read_only_where_keep_git_can_change_the_outcome() -> None:
@@ -220,7 +223,8 @@ def test_a_saved_plan_is_held_against_what_is_in_use_now() -> None:
     ]
     assert now.items[1].reason == "kept: in use by pod a/b (context c) (since planning)"
     closed = policy.recheck_in_use(repo, RepoUse(digests={digest("g"): "in use by job a/j"}))
-    assert closed.error is not None and closed.operations() == []
+    assert closed.error is not None
+    assert closed.operations() == []
     assert "deletes an image in use since planning: pr-2 (in use by job a/j)" in closed.error
     assert policy.recheck_in_use(repo, RepoUse()) is repo
 

@@ -30,7 +30,9 @@ def test_tty_bar() -> None:
         progress.advance()
     progress.close()
     text = out.getvalue()
-    assert text.startswith("\rcleanup [") and "4/4" in text and text.endswith("\n")
+    assert text.startswith("\rcleanup [")
+    assert "4/4" in text
+    assert text.endswith("\n")
 
 
 def test_nothing_to_do_prints_nothing() -> None:

@@ -48,12 +48,14 @@ def test_defaults() -> None:
     got = rules.parse("version: 1\n")
     assert got.keep_newer_than == timedelta(hours=2)
     assert got.untagged is Untagged.KEEP
-    assert got.delete_tags == () and got.keep_git is None
+    assert got.delete_tags == ()
+    assert got.keep_git is None
 
 
 def test_git_true_and_single_pattern() -> None:
     got = rules.parse("version: 1\nkeep:\n  git: true\n  tags: release\n")
-    assert got.keep_git == GitRule() and got.keep_tags == ("release",)
+    assert got.keep_git == GitRule()
+    assert got.keep_tags == ("release",)
     assert got.keep_git.policies == DEFAULT_POLICIES
 
 
@@ -90,12 +92,14 @@ def test_werf_keep_policies_verbatim() -> None:
         ),
         (".+-([0-9a-f]{7,40})",),
     )
-    assert got.policies[2].pattern.match("main") and not got.policies[2].pattern.match("mainx")
+    assert got.policies[2].pattern.match("main")
+    assert not got.policies[2].pattern.match("mainx")
 
 
 def test_empty_policies_are_werfs_defaults() -> None:
     got = rules.parse("version: 1\nkeep:\n  git: {policies: []}\n").keep_git
-    assert got is not None and got.policies == DEFAULT_POLICIES
+    assert got is not None
+    assert got.policies == DEFAULT_POLICIES
 
 
 def policies(*lines: str) -> str:
@@ -222,7 +226,8 @@ def test_latest_is_named_only_by_a_pattern_spelling_it() -> None:
 )
 def test_keep_in_use(body: str, kube: KubeRule | None, files: tuple[str, ...]) -> None:
     got = rules.parse(f"version: 1\nkeep:\n  in_use:\n    {body}\n")
-    assert got.in_use_kubernetes == kube and got.in_use_files == files
+    assert got.in_use_kubernetes == kube
+    assert got.in_use_files == files
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,8 @@ IMAGES = "---\nimage: app\nfrom: {{ .Values.base }}\n"
 def test_no_cleanup_section_means_werfs_defaults() -> None:
     for text in (META + IMAGES, META + "cleanup:\n" + IMAGES):
         got = werf_config.parse(text)
-        assert got.git is not None and got.git.policies == DEFAULT_POLICIES
+        assert got.git is not None
+        assert got.git.policies == DEFAULT_POLICIES
         assert got.newer_than == timedelta(hours=2)
 
 
@@ -37,7 +38,8 @@ def test_disable_switches() -> None:
     text = META + "cleanup:\n  disableGitHistoryBasedPolicy: true\n"
     text += "  disableBuiltWithinLastNHoursPolicy: true\n"
     got = werf_config.parse(text)
-    assert got.git is None and got.newer_than == timedelta(0)
+    assert got.git is None
+    assert got.newer_than == timedelta(0)
 
 
 @pytest.mark.parametrize(

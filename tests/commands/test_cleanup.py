@@ -56,14 +56,16 @@ def test_shared_digest_is_untagged_and_dry_run_changes_nothing(
     env = cli_env(tmp_path, registry)
     dry = cleanup(env, registry.host, "--delete-tag", "pr-.*", "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert "would-untag   pr-1" in dry.stdout and "would-delete  pr-2" in dry.stdout
+    assert "would-untag   pr-1" in dry.stdout
+    assert "would-delete  pr-2" in dry.stdout
     assert images.list_tags(registry, REPO) == ["pr-1", "pr-2", "v1"]
 
     done = cleanup(env, registry.host, "--delete-tag", "pr-.*")
     assert done.returncode == 0, done.stderr
     assert "1 kept, 1 deleted, 1 untagged" in done.stdout
     assert images.list_tags(registry, REPO) == ["v1"]
-    assert exists(registry, f"{REPO}:v1") and exists(registry, f"{REPO}@{shared}")
+    assert exists(registry, f"{REPO}:v1")
+    assert exists(registry, f"{REPO}@{shared}")
     assert not exists(registry, f"{REPO}@{other}")
 
 
@@ -92,7 +94,8 @@ def test_children_of_kept_indexes_survive(registry: LocalRegistry, tmp_path: Pat
     assert not exists(registry, f"{REPO}@{gone}")
     assert not exists(registry, f"{REPO}@{s390}")
     raw = images.skopeo_inspect(registry, f"{REPO}:v1")
-    assert raw is not None and len(raw["manifests"]) == 2
+    assert raw is not None
+    assert len(raw["manifests"]) == 2
 
 
 def push_untagged(reg: LocalRegistry, seed: str, arch: str) -> str:
@@ -137,7 +140,8 @@ def test_referrers_go_with_their_subject(registry: LocalRegistry, tmp_path: Path
     assert done.returncode == 0, done.stderr
     fallback_kept = kept.replace(":", "-")
     assert images.list_tags(registry, REPO) == sorted(["v1", fallback_kept, fallback_kept + ".sig"])
-    assert exists(registry, f"{REPO}:{fallback_kept}") and not exists(registry, f"{REPO}@{dead}")
+    assert exists(registry, f"{REPO}:{fallback_kept}")
+    assert not exists(registry, f"{REPO}@{dead}")
 
 
 @pytest.mark.slow
@@ -170,7 +174,8 @@ def test_unreadable_kept_index_fails_closed(registry: LocalRegistry, tmp_path: P
             str(report),
         )
     assert done.returncode == 1
-    assert "kept tag v1" in done.stdout and "FAILED CLOSED" in done.stdout
+    assert "kept tag v1" in done.stdout
+    assert "FAILED CLOSED" in done.stdout
     assert images.list_tags(registry, REPO) == ["child", "pr-1", "v1"]
     data = json.loads(report.read_text())
     assert "kept tag v1" in data["repositories"][0]["error"]
@@ -196,7 +201,8 @@ def test_plan_out_then_apply_plan_skips_moved_tag(registry: LocalRegistry, tmp_p
     assert second.returncode == 0, second.stderr
     assert images.list_tags(registry, REPO) == ["pr-1", "v1"]
     rows = {r["tag"]: r for r in json.loads(report.read_text())["repositories"][0]["items"]}
-    assert rows["pr-1"]["action"] == "skipped" and "moved" in rows["pr-1"]["error"]
+    assert rows["pr-1"]["action"] == "skipped"
+    assert "moved" in rows["pr-1"]["error"]
     assert rows["pr-2"]["action"] == "deleted"
 
 
@@ -213,7 +219,8 @@ def test_failed_deletion_continues_and_report_is_written(
     assert done.returncode == 1, done.stderr
     assert images.list_tags(registry, REPO) == ["pr-1"]
     data = json.loads(report.read_text())
-    assert data["exit_code"] == 1 and data["totals"] == {"deleted": 3, "failed": 1}
+    assert data["exit_code"] == 1
+    assert data["totals"] == {"deleted": 3, "failed": 1}
 
 
 @pytest.mark.slow
@@ -234,11 +241,14 @@ def test_auth_failure_stops_with_exit_3_and_report(registry: LocalRegistry, tmp_
         env = cli_env(tmp_path, registry, proxy.host)
         done = cleanup(env, proxy.host, "--parallel", "1", "--report-json", str(report))
     assert done.returncode == 3, done.stdout + done.stderr
-    assert "error:" in done.stderr and "Traceback" not in done.stderr
+    assert "error:" in done.stderr
+    assert "Traceback" not in done.stderr
     data = json.loads(report.read_text())
-    assert data["exit_code"] == 3 and data["error"]
+    assert data["exit_code"] == 3
+    assert data["error"]
     deleted = data["totals"].get("deleted", 0)
-    assert 1 <= deleted <= 2 and deleted + data["totals"]["not-run"] == 6
+    assert 1 <= deleted <= 2
+    assert deleted + data["totals"]["not-run"] == 6
     assert len(images.list_tags(registry, REPO)) == 6 - deleted
 
 
@@ -255,7 +265,8 @@ def test_token_registry_and_time_rules(token_registry: LocalRegistry, tmp_path: 
     policy.write_text("version: 1\ndelete:\n  older_than: 30d\n")
     done = run_cli("cleanup", "--policy", str(policy), "--verbose", env=env, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "deleted: older than 30d" in done.stdout and "kept: newer than 2h" in done.stdout
+    assert "deleted: older than 30d" in done.stdout
+    assert "kept: newer than 2h" in done.stdout
     assert images.list_tags(reg, REPO) == ["fresh", "mid"]
 
 
@@ -286,7 +297,8 @@ def test_dry_run_from_werf_variable(registry: LocalRegistry, tmp_path: Path) -> 
     env = cli_env(tmp_path, registry)
     env["WERF_DRY_RUN"] = "1"
     done = cleanup(env, registry.host)
-    assert done.returncode == 0 and "would-delete" in done.stdout
+    assert done.returncode == 0
+    assert "would-delete" in done.stdout
     assert images.list_tags(registry, REPO) == ["pr-1"]
 
 

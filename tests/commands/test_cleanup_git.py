@@ -206,7 +206,8 @@ def test_w10_the_last_matching_policy_wins(scene: Scene) -> None:
     )
     assert scene.kept(policy=policy) == W10_KEPT
     reasons = scene.report()
-    assert reasons["m3"][1].startswith("kept: commit ") and "of branch master" in reasons["m3"][1]
+    assert reasons["m3"][1].startswith("kept: commit ")
+    assert "of branch master" in reasons["m3"][1]
     assert "(keep.git policy 2: branch master, imagesPerReference last 5)" in reasons["m3"][1]
     assert reasons["m2"][1] == "deleted: no keep rule matched"
 
@@ -299,7 +300,8 @@ def test_shallow_clone_without_origin_stops_and_deletes_nothing(scene: Scene) ->
     git(scene.clone, "remote", "set-url", "origin", str(scene.tmp / "gone.git"))
     done = scene.cleanup(policy="version: 1\nkeep:\n  git: true\n")
     assert done.returncode == 2, done.stdout
-    assert "fetch-depth: 0" in done.stderr and "GIT_DEPTH: 0" in done.stderr
+    assert "fetch-depth: 0" in done.stderr
+    assert "GIT_DEPTH: 0" in done.stderr
     assert images.list_tags(scene.registry, REPO) == ["c0"]
 
 
@@ -350,7 +352,8 @@ def test_commit_tag_needs_keep_git_and_a_group(scene: Scene) -> None:
         (("--keep-git", "--commit-tag", "(["), "--commit-tag"),
     ]:
         done = scene.cleanup("--dry-run", *args)
-        assert done.returncode == 2 and message in done.stderr, done.stderr
+        assert done.returncode == 2, done.stderr
+        assert message in done.stderr, done.stderr
 
 
 def test_custom_tags_of_an_unpushed_commit_go_with_their_image(scene: Scene) -> None:

@@ -104,8 +104,10 @@ def test_a_running_platform_manifest_outlives_its_deleted_index(
     args = ("--delete-tag", "pr-.*", "--keep-in-use-kubernetes", "--kubeconfig", kubeconfig)
     done = cleanup(env, registry.host, *args)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert images.list_tags(registry, REPO) == ["pr-8"] and exists(registry, f"{REPO}@{moved}")
-    assert not exists(registry, f"{REPO}@{index}") and not exists(registry, f"{REPO}@{amd}")
+    assert images.list_tags(registry, REPO) == ["pr-8"]
+    assert exists(registry, f"{REPO}@{moved}")
+    assert not exists(registry, f"{REPO}@{index}")
+    assert not exists(registry, f"{REPO}@{amd}")
     assert exists(registry, f"{REPO}@{arm}")
 
 
@@ -140,7 +142,8 @@ def test_a_forbidden_context_deletes_nothing_anywhere(
     assert "Traceback" not in done.stderr
     assert "kube context b: cannot list replicasets in all namespaces" in done.stderr
     assert "`list replicasets (API group apps)`" in done.stderr
-    assert a.token not in done.stderr + done.stdout and b.token not in done.stderr
+    assert a.token not in done.stderr + done.stdout
+    assert b.token not in done.stderr
     assert images.list_tags(registry, REPO) == ["pr-1", "pr-2", "pr-3", "pr-4", "pr-5"]
     assert images.list_tags(registry, OTHER) == ["pr-9"]
     assert json.loads(report.read_text())["exit_code"] == 3
@@ -216,7 +219,8 @@ def test_apply_plan_refuses_to_drop_the_policy_files_in_use_protection(
 )
 def test_in_use_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
     done = run_cli("cleanup", "--repo", "127.0.0.1:1/a", *args, env=base_env(tmp_path))
-    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr, done.stderr
 
 
 _CLUSTER = {"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}
@@ -258,7 +262,8 @@ def test_help_does_not_import_the_kubernetes_client(tmp_path: Path) -> None:
         [sys.executable, "-c", code], env=base_env(tmp_path), capture_output=True, text=True
     )
     assert done.stdout.strip().endswith("False"), done.stdout + done.stderr
-    assert "--keep-in-use-kubernetes" in done.stdout and "--kube-namespace NS" in done.stdout
+    assert "--keep-in-use-kubernetes" in done.stdout
+    assert "--kube-namespace NS" in done.stdout
 
 
 def test_the_service_account_is_used_only_without_a_kubeconfig() -> None:
@@ -288,7 +293,8 @@ def test_a_base64_kubeconfig_variable_is_decoded_and_masked() -> None:
     encoded = base64.b64encode(config.encode()).decode()
     none = argparse.Namespace(kubeconfig=None)
     data = _inuse.kubeconfig_data(none, {"WERF_KUBE_CONFIG_BASE64": encoded})
-    assert data is not None and data["apiVersion"] == "v1"
+    assert data is not None
+    assert data["apiVersion"] == "v1"
     assert "inline-token-123456" not in secrets.redact("token inline-token-123456")
     assert _inuse.kubeconfig_data(argparse.Namespace(kubeconfig="/k"), {}) is None
     with pytest.raises(UsageError) as caught:

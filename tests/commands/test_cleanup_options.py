@@ -17,7 +17,8 @@ def test_cleanup_v_lists_kept_tags_and_logs(registry: LocalRegistry, tmp_path: P
     repo = f"{registry.host}/grp/app"
     result = run_cli("cleanup", "-v", "--repo", repo, "--keep-tag", "v1", "--dry-run", env=env)
     assert result.returncode == 0, result.stderr
-    assert "kept" in result.stdout and "v1" in result.stdout
+    assert "kept" in result.stdout
+    assert "v1" in result.stdout
     assert "DEBUG " in result.stderr  # the requests and decisions, as with `ci-env -v`
 
 
@@ -50,7 +51,8 @@ def test_a_glob_looking_tag_pattern_is_warned_about(
     assert "write 'v.*'" in glob.stderr
     assert "would-delete  v1" in glob.stdout  # as the warning says: `v*` does not keep v1
     regex = run_cli("cleanup", "--repo", repo, "--keep-tag", "v.*", "--dry-run", env=env)
-    assert "warning" not in regex.stderr and "kept" in regex.stdout
+    assert "warning" not in regex.stderr
+    assert "kept" in regex.stdout
 
 
 def test_group_titles_carry_the_counts(registry: LocalRegistry, tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ from tests.commands.clirun import base_env, run_cli
 def test_human_output_names_kind_and_methods(tmp_path: Path) -> None:
     result = run_cli("detect", "cr.yandex/crp1/app", env=base_env(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert "kind:" in result.stdout and "yandex (Yandex Container Registry)" in result.stdout
+    assert "kind:" in result.stdout
+    assert "yandex (Yandex Container Registry)" in result.stdout
     for label in ("auth:", "listing:", "untag:", "delete:", "cleanup needs:", "limitations:"):
         assert label in result.stdout
 
@@ -19,9 +20,11 @@ def test_human_output_names_kind_and_methods(tmp_path: Path) -> None:
 def test_json_output(tmp_path: Path) -> None:
     result = run_cli("detect", "localhost:5000/x", "--json", env=base_env(tmp_path))
     info = json.loads(result.stdout)
-    assert info["kind"] == "default" and info["registry"] == "localhost:5000"
+    assert info["kind"] == "default"
+    assert info["registry"] == "localhost:5000"
     assert info["repository"] == "localhost:5000/x"
-    assert "throwaway" in info["untag"] and info["limitations"]
+    assert "throwaway" in info["untag"]
+    assert info["limitations"]
 
 
 def test_overrides_in_precedence_order(tmp_path: Path) -> None:
@@ -51,8 +54,11 @@ def test_errors_exit_2_without_traceback(tmp_path: Path) -> None:
     env = base_env(tmp_path)
     bad_kind = run_cli("detect", "x/y", "--repo-container-registry", "bogus", env=env)
     assert bad_kind.returncode == 2
-    assert "use one of:" in bad_kind.stderr and "Traceback" not in bad_kind.stderr
+    assert "use one of:" in bad_kind.stderr
+    assert "Traceback" not in bad_kind.stderr
     bad_ref = run_cli("detect", "https://ghcr.io/a/b", env=env)
-    assert bad_ref.returncode == 2 and "URL scheme" in bad_ref.stderr
+    assert bad_ref.returncode == 2
+    assert "URL scheme" in bad_ref.stderr
     with_tag = run_cli("detect", "ghcr.io/a/b:1", env=env)
-    assert with_tag.returncode == 2 and "Traceback" not in with_tag.stderr
+    assert with_tag.returncode == 2
+    assert "Traceback" not in with_tag.stderr

@@ -103,7 +103,8 @@ def test_github_job_writes_github_env_and_masks(
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
     assert f"::add-mask::{token_registry.password}" in result.stderr.splitlines()
-    assert "::group::" in result.stderr and "::endgroup::" in result.stderr
+    assert "::group::" in result.stderr
+    assert "::endgroup::" in result.stderr
     text = github_env.read_text()
     assert text.startswith("EARLIER=1\n")
     lines = text.splitlines()
@@ -121,7 +122,8 @@ def test_github_without_token_logs_in_to_nothing(tmp_path: Path) -> None:
     env = base_env(tmp_path / "home", GITHUB_ACTIONS="true", CIENV_TMP_DIR=str(tmp_path))
     result = run_cli("env", "--format", "json", env=env)
     assert result.returncode == 0, result.stderr
-    assert "not logging in" in result.stderr and "GITHUB_TOKEN" in result.stderr
+    assert "not logging in" in result.stderr
+    assert "GITHUB_TOKEN" in result.stderr
     assert json.loads(result.stdout)["DOCKER_CONFIG"] == str(_jobs(tmp_path)[0])
 
 
@@ -135,7 +137,8 @@ def test_wrong_password_exits_3_and_leaves_nothing(registry: LocalRegistry, tmp_
     )
     result = run_cli("env", env=env)
     assert result.returncode == 3, result.stderr
-    assert registry.host in result.stderr and "CIENV_REGISTRY_PASSWORD" in result.stderr
+    assert registry.host in result.stderr
+    assert "CIENV_REGISTRY_PASSWORD" in result.stderr
     assert "wrong-password-sentinel" not in result.stderr + result.stdout
     assert "Traceback" not in result.stderr
     assert result.stdout == "exit 1\n"  # a sourcing script stops too
@@ -156,7 +159,8 @@ def test_docker_auth_config(tmp_path: Path) -> None:
     for bad in ("[1, 2]", "{not json p-sentinel", ""):
         result = run_cli("env", "--use-docker-auth-config", env={**env, "DOCKER_AUTH_CONFIG": bad})
         assert result.returncode == 2, result.stderr
-        assert "DOCKER_AUTH_CONFIG" in result.stderr and "p-sentinel" not in result.stderr
+        assert "DOCKER_AUTH_CONFIG" in result.stderr
+        assert "p-sentinel" not in result.stderr
     assert len(_jobs(tmp_path)) == 1
 
 
@@ -213,7 +217,8 @@ def test_as_file_and_output(tmp_path: Path) -> None:
     assert stat.S_IMODE((job / "ci-env.sh").stat().st_mode) == 0o600
     out = tmp_path / "build.env"
     result = run_cli("env", "gitlab", "--no-login", "--format", "dotenv", "-o", str(out), env=env)
-    assert result.returncode == 0 and result.stdout == ""
+    assert result.returncode == 0
+    assert result.stdout == ""
     assert out.read_text().startswith("DOCKER_CONFIG=")
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
 

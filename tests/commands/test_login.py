@@ -43,7 +43,8 @@ def test_wrong_password_saves_nothing(token_registry: LocalRegistry, tmp_path: P
         env=env, stdin="nope-wrong-sentinel",
     )  # fmt: skip
     assert result.returncode == 3, result.stderr
-    assert token_registry.host in result.stderr and "stdin" in result.stderr
+    assert token_registry.host in result.stderr
+    assert "stdin" in result.stderr
     assert "nope-wrong-sentinel" not in result.stderr
     assert not (cfg / "config.json").exists()
 
@@ -85,7 +86,8 @@ def test_from_gitlab_variables(registry: LocalRegistry, tmp_path: Path) -> None:
 def test_usage_errors(args: tuple[str, ...], tmp_path: Path) -> None:
     result = run_cli(*args, env=base_env(tmp_path / "home"), stdin="")
     assert result.returncode == 2, result.stderr
-    assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: ")
+    assert "Traceback" not in result.stderr
 
 
 def test_two_concurrent_logins_both_end_up_in_one_config(
@@ -142,6 +144,7 @@ def test_ecr_login_takes_the_password_from_aws(
         # Verification would reach the real ECR endpoint; moto has no registry endpoint.
         assert cli.main(["login", host, "--no-verify"]) == 0
     user, password = _resolved(tmp_path, host) or ("", "")
-    assert user == "AWS" and password
+    assert user == "AWS"
+    assert password
     assert token["authorizationData"]
     assert password not in capsys.readouterr().err

@@ -18,7 +18,8 @@ def test_logout_registry(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert sorted(json.loads((cfg / "config.json").read_text())["auths"]) == ["r2.example"]
     again = run_cli("logout", "r1.example", env=env)
-    assert again.returncode == 0 and "no credentials" in again.stderr
+    assert again.returncode == 0
+    assert "no credentials" in again.stderr
 
 
 def test_logout_removes_the_job_directory(tmp_path: Path) -> None:
@@ -29,7 +30,8 @@ def test_logout_removes_the_job_directory(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert not Path(job).exists()
     gone = run_cli("logout", env={**env, "DOCKER_CONFIG": job})
-    assert gone.returncode == 0 and "already gone" in gone.stderr
+    assert gone.returncode == 0
+    assert "already gone" in gone.stderr
 
 
 def test_logout_refuses_a_directory_without_marker(tmp_path: Path) -> None:
@@ -42,4 +44,5 @@ def test_logout_refuses_a_directory_without_marker(tmp_path: Path) -> None:
     assert "not a ci-env job directory" in result.stderr
     assert (home_docker / "config.json").exists()
     unset = run_cli("logout", env=base_env(tmp_path / "home"))
-    assert unset.returncode == 2 and "DOCKER_CONFIG" in unset.stderr
+    assert unset.returncode == 2
+    assert "DOCKER_CONFIG" in unset.stderr

@@ -91,8 +91,11 @@ def test_copy_takes_nothing_from_outside_and_is_bounded(tmp_path: Path) -> None:
     result = run_umask0(*args, env=env)
     job = _job(result)
     names = {p.name for p in job.rglob("*")}
-    assert "private.key" not in names and "private" not in names and "key.pem" not in names
-    assert os.readlink(job / "loop") == "." and os.readlink(job / "loop2") == "."
+    assert "private.key" not in names
+    assert "private" not in names
+    assert "key.pem" not in names
+    assert os.readlink(job / "loop") == "."
+    assert os.readlink(job / "loop2") == "."
     assert os.readlink(job / "alias.json") == "config.json"
     assert not (job / "sparse.img").exists()
     assert "bottom.txt" not in names
@@ -119,7 +122,8 @@ def test_login_writes_through_a_symlinked_config_as_docker_does(
     assert (cfg / "config.json").is_symlink()
     assert os.readlink(cfg / "config.json") == str(dotfiles / "docker.json")
     data = json.loads((dotfiles / "docker.json").read_text())
-    assert data["detachKeys"] == "ctrl-e,e" and registry.host in data["auths"]
+    assert data["detachKeys"] == "ctrl-e,e"
+    assert registry.host in data["auths"]
     assert _mode(dotfiles / "docker.json") == 0o600
     found = docker.auth.load_config(str(cfg / "config.json")).resolve_authconfig(registry.host)
     assert found["password"] == registry.password
@@ -249,7 +253,8 @@ def test_parallel_jobs_never_share_the_source_credential_store(
             timeout=60,
         ).returncode == 0  # fmt: skip
         calls = log.read_text().split() if log.exists() else []
-        assert "store" not in calls and "erase" not in calls, calls
+        assert "store" not in calls, calls
+        assert "erase" not in calls, calls
         assert not store.exists() or reg.host not in store.read_text()
         assert not jobs["alice"].exists()
     finally:

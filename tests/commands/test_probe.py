@@ -47,7 +47,8 @@ def test_probe_read_only_by_default(registry: LocalRegistry, tmp_path: Path) -> 
         "probe", f"{registry.host}/grp/app", env=base_env(tmp_path, DOCKER_CONFIG=str(config))
     )
     assert result.returncode == 0, result.stderr
-    assert "delete (dry)" in result.stdout and "push" not in result.stdout
+    assert "delete (dry)" in result.stdout
+    assert "push" not in result.stdout
     assert images.list_tags(registry, "grp/app") == ["v1"]
 
 
@@ -60,7 +61,8 @@ def test_probe_with_bad_credentials_exits_3(registry: LocalRegistry, tmp_path: P
         env=base_env(tmp_path, DOCKER_CONFIG=str(config)),
     )
     assert result.returncode == 3
-    assert "FAIL" in result.stdout and "skipped: authentication failed" in result.stdout
+    assert "FAIL" in result.stdout
+    assert "skipped: authentication failed" in result.stdout
     assert "wrong-password-1" not in result.stdout + result.stderr
 
 
@@ -74,5 +76,6 @@ def test_probe_reader_cannot_delete(token_registry: LocalRegistry, tmp_path: Pat
         env=base_env(tmp_path, DOCKER_CONFIG=str(config)),
     )
     checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
-    assert checks["list tags"]["ok"] and not checks["delete (dry)"]["ok"]
+    assert checks["list tags"]["ok"]
+    assert not checks["delete (dry)"]["ok"]
     assert result.returncode == 3

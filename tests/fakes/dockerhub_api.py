@@ -191,7 +191,8 @@ class FakeHubRegistry(FakeApi):
         self.route("DELETE", manifest, self._delete, S + "registry_manifest.json")
 
     def _state(self, call: Call) -> tuple[str, dict[str, tuple[str, datetime]], set[str]]:
-        assert call.match is not None and self.hub is not None
+        assert call.match is not None
+        assert self.hub is not None
         repo = call.match["repo"]
         return repo, self.hub.repos.get(repo, {}), self.hub.untagged.setdefault(repo, set())
 
@@ -207,7 +208,8 @@ class FakeHubRegistry(FakeApi):
 
     def _delete(self, call: Call) -> Answer:
         _, tags, untagged = self._state(call)
-        assert call.match is not None and self.hub is not None
+        assert call.match is not None
+        assert self.hub is not None
         digest = call.match["ref"]
         if not self.hub.registry_may_delete:
             return _registry_error(401, "UNAUTHORIZED", "authentication required")

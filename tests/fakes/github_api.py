@@ -172,7 +172,8 @@ class FakeGitHub(LoopbackApi):
         refused = self._authorised(call)
         if refused:
             return refused
-        assert call.match is not None and self.registry is not None
+        assert call.match is not None
+        assert self.registry is not None
         owner = call.match["owner"]
         catalog = self.registry.session().get("/v2/_catalog", timeout=30).json()
         names = [r[len(owner) + 1 :] for r in catalog.get("repositories") or []

@@ -142,7 +142,8 @@ class FakeGitLab(LoopbackApi):
         return UNAUTHORIZED
 
     def _jwt(self, call: Call) -> Answer:
-        assert self.registry is not None and self.registry.token_server is not None
+        assert self.registry is not None
+        assert self.registry.token_server is not None
         header = call.headers.get("Authorization", "")
         if not header.startswith("Basic "):
             return UNAUTHORIZED

@@ -78,7 +78,8 @@ class GoogleRegistry(FakeApi):
         )
 
     def _list(self, call: Call) -> Answer:
-        assert call.match is not None and self.registry is not None
+        assert call.match is not None
+        assert self.registry is not None
         refused = self._authed(call)
         if refused:
             return refused
@@ -115,7 +116,8 @@ class GoogleRegistry(FakeApi):
         return 202, {}, None
 
     def _delete(self, call: Call) -> Answer:
-        assert call.match is not None and self.registry is not None
+        assert call.match is not None
+        assert self.registry is not None
         refused = self._authed(call)
         if refused:
             return refused

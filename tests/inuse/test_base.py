@@ -19,7 +19,9 @@ HEX = "a" * 64
 )
 def test_references_are_normalised(text: str, name: str, tag: str | None, digest: str) -> None:
     ref = normalise(text)
-    assert ref is not None and ref.name == name and ref.tag == tag
+    assert ref is not None
+    assert ref.name == name
+    assert ref.tag == tag
     if text.startswith("docker-pullable"):
         assert ref.digest == f"sha256:{HEX}"
     else:

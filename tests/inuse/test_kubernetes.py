@@ -119,7 +119,8 @@ def test_forbidden_names_context_resource_and_verb(cluster: FakeKubernetes, tmp_
         scan(config)
     text = caught.value.render()
     assert "kube context prod: cannot list replicasets in all namespaces" in text
-    assert "403 Forbidden" in text and "`list replicasets (API group apps)`" in text
+    assert "403 Forbidden" in text
+    assert "`list replicasets (API group apps)`" in text
     assert caught.value.exit_code == 3
 
 
@@ -143,7 +144,8 @@ def test_unreachable_context_fails_with_exit_1(tmp_path: Path) -> None:
     )
     with pytest.raises(CiEnvError, match="kube context gone: cannot list pods .* unreachable") as e:
         scan(config)
-    assert type(e.value) is CiEnvError and e.value.exit_code == 1
+    assert type(e.value) is CiEnvError
+    assert e.value.exit_code == 1
 
 
 def test_config_mistakes_are_usage_errors(cluster: FakeKubernetes, tmp_path: Path) -> None:

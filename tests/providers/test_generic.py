@@ -43,7 +43,8 @@ def test_half_configured_login_is_a_usage_error() -> None:
 def test_login_registry_argument_stands_in_for_cienv_registry() -> None:
     env = {"CIENV_REGISTRY_USERNAME": "u", "CIENV_REGISTRY_PASSWORD": "pw-sentinel"}
     source = cienv_login_source(env, "r.example")
-    assert source is not None and source.registry == "r.example"
+    assert source is not None
+    assert source.registry == "r.example"
 
 
 def test_only_docker_variables() -> None:

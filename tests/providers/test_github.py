@@ -53,7 +53,8 @@ def test_cienv_registry_is_added() -> None:
 def test_variables_lowercase_the_repository() -> None:
     variables = {v.name: v for v in GitHubProvider(ENV).variables("/tmp/job")}
     assert variables["CIENV_REPO"].value == "ghcr.io/octo-org/my-app"
-    assert variables["DOCKER_CONFIG"].always and variables["CIENV_DOCKER_CONFIG"].always
+    assert variables["DOCKER_CONFIG"].always
+    assert variables["CIENV_DOCKER_CONFIG"].always
     assert not variables["CIENV_REPO"].always
 
 

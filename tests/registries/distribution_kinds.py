@@ -32,4 +32,5 @@ def untag_by_throwaway_then_delete(
     finally:
         backend.close()
     assert list_tags(registry, repo) == ["v1"]
-    assert manifest_exists(registry, repo, kept) and not manifest_exists(registry, repo, doomed)
+    assert manifest_exists(registry, repo, kept)
+    assert not manifest_exists(registry, repo, doomed)

@@ -86,7 +86,8 @@ def test_untag_through_the_tag_api_keeps_other_tags(acr: FakeAcr) -> None:
     made = backend(SP)
     digest = acr.tags["team/app"]["v1"][0]
     assert made.untag("team/app", "v1", digest) == "ACR API tag delete"
-    assert "v1" not in acr.tags["team/app"] and acr.tags["team/app"]["v66"][0] == digest
+    assert "v1" not in acr.tags["team/app"]
+    assert acr.tags["team/app"]["v66"][0] == digest
     assert acr.calls("DELETE", "/v2/") == 0
 
 
@@ -109,7 +110,8 @@ def test_reader_principal_error_names_the_roles(acr: FakeAcr) -> None:
     made = backend({**SP, "azure-client-id": "reader-app", "azure-client-secret": "reader-secret"})
     with pytest.raises(AuthError) as caught:
         made.untag("team/app", "v3", acr.tags["team/app"]["v3"][0])
-    assert "AcrDelete" in caught.value.hint and "Contributor" in caught.value.hint
+    assert "AcrDelete" in caught.value.hint
+    assert "Contributor" in caught.value.hint
 
 
 def test_wrong_secret_is_an_auth_error(acr: FakeAcr) -> None:
@@ -145,7 +147,8 @@ def test_manifest_and_config_blob_time_are_read_through_the_registry_api(acr: Fa
     made = backend(SP)
     digest = acr.add("team/app", "built", "built-seed", "2024-06-01T00:00:00Z", created=OLD)
     manifest = made.manifest("team/app", digest)
-    assert manifest.digest == digest and not manifest.is_index
+    assert manifest.digest == digest
+    assert not manifest.is_index
     assert manifest.config_digest in acr.blobs
     # An image without a listing time (e.g. from a saved plan) gets the config's `created`.
     assert made.image_time("team/app", Image(digest)) == datetime(2023, 3, 4, 5, 6, 7, tzinfo=UTC)

@@ -30,10 +30,12 @@ def test_list_untag_delete(fixture: str, request: pytest.FixtureRequest, tmp_pat
     backend = backend_for(reg, tmp_path)
 
     found = {image.digest: image for image in backend.list_images("team/app")}
-    assert found[shared].tags == ("v1", "v1-alias") and found[oci].tags == ("v2",)
+    assert found[shared].tags == ("v1", "v1-alias")
+    assert found[oci].tags == ("v2",)
     assert found[oci].media_type == images.OCI_MANIFEST
     assert backend.image_time("team/app", found[shared]) == when
-    assert backend.resolve("team/app", "v2") == oci and backend.resolve("team/app", "no") is None
+    assert backend.resolve("team/app", "v2") == oci
+    assert backend.resolve("team/app", "no") is None
     assert backend.list_repositories("team") == ["team/app"]
     assert sorted(backend.list_repositories("")) == ["other/app", "team/app"]
 
@@ -44,7 +46,8 @@ def test_list_untag_delete(fixture: str, request: pytest.FixtureRequest, tmp_pat
     ]
     results = list(backend.apply("team/app", ops))
     assert [r.ok for r in results] == [True, True, True]
-    assert results[0].method == "throwaway manifest" and results[2].already_gone
+    assert results[0].method == "throwaway manifest"
+    assert results[2].already_gone
     assert images.list_tags(reg, "team/app") == ["v1-alias"]
     assert backend.list_images("team/app") == [
         Image(shared, ("v1-alias",), media_type=images.DOCKER_MANIFEST)
@@ -60,10 +63,12 @@ def test_manifest_graph_and_referrers(registry: LocalRegistry, tmp_path: Path) -
     sig = images.push_cosign_signature(registry, "grp/app", child)
     backend = backend_for(registry, tmp_path)
     manifest = backend.manifest("grp/app", index)
-    assert manifest.is_index and manifest.children == (child,)
+    assert manifest.is_index
+    assert manifest.children == (child,)
     assert backend.referrers("grp/app", child) == [sbom]
     tags = {tag for image in backend.list_images("grp/app") for tag in image.tags}
-    assert child.replace(":", "-") + ".sig" in tags and sig
+    assert child.replace(":", "-") + ".sig" in tags
+    assert sig
 
 
 def test_native_untag_hook_is_used(registry: LocalRegistry, tmp_path: Path) -> None:

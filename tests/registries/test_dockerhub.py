@@ -48,7 +48,8 @@ def test_registered_and_detected() -> None:
 def test_lists_every_page_grouped_by_digest(hub: FakeDockerHub) -> None:
     images = {image.digest: image for image in backend().list_images("acme/app")}
     assert set(images) == {A, B}
-    assert len(images[A].tags) == 125 and len(images[B].tags) == 125
+    assert len(images[A].tags) == 125
+    assert len(images[B].tags) == 125
     assert images[B].pushed == T0 + timedelta(hours=250)  # newest push of its tags
     assert hub.calls("GET", "/tags") == 3  # 100 + 100 + 50
 
@@ -70,7 +71,8 @@ def test_a_next_link_to_another_host_is_refused() -> None:
 def test_untag_with_username_and_password(hub: FakeDockerHub) -> None:
     made = backend(**{"docker-hub-username": "ci", "docker-hub-password": "hub-password"})
     assert made.untag("acme/app", "v1", A) == "Hub API tag delete"
-    assert "v1" not in hub.repos["acme/app"] and "v3" in hub.repos["acme/app"]
+    assert "v1" not in hub.repos["acme/app"]
+    assert "v3" in hub.repos["acme/app"]
     assert "hub-password" in secrets.registered()
     assert hub.calls("POST", "/v2/auth/token") == 1
 
@@ -142,7 +144,8 @@ def test_referenced_manifest_is_kept_and_reported(hub: FakeDockerHub) -> None:
     made._tags_by_digest[("acme/app", A)] = ()  # listed untagged, but a tag points at it
     with pytest.raises(RegistryError) as caught:
         made.delete("acme/app", A)
-    assert caught.value.status == 403 and "references it" in caught.value.message
+    assert caught.value.status == 403
+    assert "references it" in caught.value.message
 
 
 def test_schema_shaped_listing_resolves_digests_through_the_registry() -> None:
@@ -180,13 +183,15 @@ def test_a_refused_token_is_exchanged_again_once(hub: FakeDockerHub) -> None:
     made.untag("acme/app", "v1", A)
     hub.tokens.clear()  # revoked, or expired on a clock that slept
     made.untag("acme/app", "v3", A)
-    assert hub.calls("POST", "/v2/auth/token") == 2 and hub.calls("DELETE", "/tags/") == 3
+    assert hub.calls("POST", "/v2/auth/token") == 2
+    assert hub.calls("DELETE", "/tags/") == 3
 
 
 def test_a_given_token_that_is_refused_is_not_retried(hub: FakeDockerHub) -> None:
     with pytest.raises(AuthError):
         backend(**{"docker-hub-token": "expired"}).untag("acme/app", "v1", A)
-    assert hub.calls("DELETE", "/tags/") == 1 and hub.calls("POST") == 0
+    assert hub.calls("DELETE", "/tags/") == 1
+    assert hub.calls("POST") == 0
 
 
 def test_refused_tag_delete_endpoint_is_reported(hub: FakeDockerHub) -> None:
@@ -203,7 +208,8 @@ def test_rate_limit_waits_for_x_retry_after(hub: FakeDockerHub) -> None:
     made = backend()
     made.api.transport.sleep = waits.append
     assert len(made.list_images("acme/app")) == 2
-    assert len(waits) == 1 and waits[0] <= 1.0
+    assert len(waits) == 1
+    assert waits[0] <= 1.0
 
 
 def test_remaining_zero_pauses_until_reset(hub: FakeDockerHub) -> None:
@@ -224,7 +230,8 @@ def test_remaining_zero_pauses_until_reset(hub: FakeDockerHub) -> None:
     made.api.transport.sleep = waits.append
     assert made.resolve("acme/app", "v1") == A
     assert made.resolve("acme/app", "v2") == B
-    assert len(waits) == 1 and 1.0 < waits[0] <= 3.0
+    assert len(waits) == 1
+    assert 1.0 < waits[0] <= 3.0
 
 
 def test_unknown_repository_is_not_found(hub: FakeDockerHub) -> None:

@@ -140,7 +140,8 @@ def test_lists_multi_tag_images_with_push_time_and_media_type(moto: Any) -> None
     assert images[single].tags == ("0.9",)
     assert images[single].media_type == DOCKER_MANIFEST
     pushed = images[shared].pushed
-    assert pushed is not None and pushed.tzinfo is not None
+    assert pushed is not None
+    assert pushed.tzinfo is not None
     assert abs((datetime.now(UTC) - pushed).total_seconds()) < 600
 
 
@@ -148,7 +149,8 @@ def test_listing_past_1000_images(moto: Any) -> None:
     for n in range(1001):
         put(moto, "app", [f"t{n}"], image_manifest(str(n)))
     images = ecr.BACKEND(HOST, OPTIONS).list_images("app")
-    assert len(images) == 1001 and {t for i in images for t in i.tags} >= {"t0", "t1000"}
+    assert len(images) == 1001
+    assert {t for i in images for t in i.tags} >= {"t0", "t1000"}
 
 
 def test_listing_follows_next_token(aws_env: None) -> None:
@@ -166,7 +168,8 @@ def test_listing_follows_next_token(aws_env: None) -> None:
                           {**base, "nextToken": "p3"})  # fmt: skip
         images = backend.list_images("app")
         stub.assert_no_pending_responses()
-    assert len(images) == 2500 and images[-1].tags == ("t2499",)
+    assert len(images) == 2500
+    assert images[-1].tags == ("t2499",)
 
 
 def test_missing_repository_is_not_found(moto: Any) -> None:
@@ -182,9 +185,11 @@ def test_manifest_of_an_index_lists_its_children(moto: Any) -> None:
     digest = put(moto, "app", ["multi"], index, OCI_INDEX)
     backend = ecr.BACKEND(HOST, OPTIONS)
     manifest = backend.manifest("app", digest)
-    assert manifest.is_index and manifest.children == (amd, arm)
+    assert manifest.is_index
+    assert manifest.children == (amd, arm)
     child = backend.manifest("app", amd)
-    assert not child.is_index and child.config_digest is not None
+    assert not child.is_index
+    assert child.config_digest is not None
     with pytest.raises(NotFoundError):
         backend.manifest("app", "sha256:" + "0" * 64)
 
@@ -228,7 +233,8 @@ def test_apply_batches_100_ids_a_call_and_reports_already_gone(moto: Any) -> Non
     assert len(calls) == 1 + 3  # one untag call, 231 deletes in 100 + 100 + 31
     assert [r.op for r in results] == ops
     assert all(r.ok for r in results)
-    assert results[-1].already_gone and not any(r.already_gone for r in results[:-1])
+    assert results[-1].already_gone
+    assert not any(r.already_gone for r in results[:-1])
     assert tags_of(moto) == {shared: ["keep"]}
 
 
@@ -253,7 +259,8 @@ def test_apply_deletes_indexes_before_their_children(moto: Any) -> None:
         backend.apply("app", [Operation(OpKind.DELETE, child), Operation(OpKind.DELETE, parent)])
     )
     assert sent == [[parent], [child]]
-    assert [r.op.digest for r in results] == [parent, child] and all(r.ok for r in results)
+    assert [r.op.digest for r in results] == [parent, child]
+    assert all(r.ok for r in results)
 
 
 def test_referenced_child_is_reported_once_not_retried(aws_env: None) -> None:
@@ -282,9 +289,12 @@ def test_referenced_child_is_reported_once_not_retried(aws_env: None) -> None:
             backend.apply("app", [Operation(OpKind.DELETE, child), Operation(OpKind.DELETE, gone)])
         )
         stub.assert_no_pending_responses()
-    assert results[0].error is not None and results[0].error.code == "ImageReferencedByManifestList"
-    assert "index" in results[0].error.message and not results[0].already_gone
-    assert results[1].already_gone and results[1].ok
+    assert results[0].error is not None
+    assert results[0].error.code == "ImageReferencedByManifestList"
+    assert "index" in results[0].error.message
+    assert not results[0].already_gone
+    assert results[1].already_gone
+    assert results[1].ok
 
 
 def test_access_denied_stops_the_run_with_the_permissions_to_grant(aws_env: None) -> None:
@@ -296,7 +306,8 @@ def test_access_denied_stops_the_run_with_the_permissions_to_grant(aws_env: None
         with pytest.raises(AuthError) as caught:
             list(backend.apply("app", [Operation(OpKind.DELETE, "sha256:" + "1" * 64)]))
     assert caught.value.exit_code == 3
-    assert "ecr:BatchDeleteImage" in caught.value.hint and "AWS_PROFILE" in caught.value.hint
+    assert "ecr:BatchDeleteImage" in caught.value.hint
+    assert "AWS_PROFILE" in caught.value.hint
 
 
 def test_no_credentials_is_an_auth_error(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -405,7 +416,8 @@ def test_cli_detect_and_cleanup_against_moto_server(moto_server: str, tmp_path: 
     )
     detect = run_cli("detect", f"{HOST}/app", env=env)
     assert detect.returncode == 0, detect.stderr
-    assert "ECR" in detect.stdout and "BatchDeleteImage" in detect.stdout
+    assert "ECR" in detect.stdout
+    assert "BatchDeleteImage" in detect.stdout
     args = ("cleanup", "--repo", f"{HOST}/app", "--delete-tag", "pr-.*", "--keep-newer-than", "0s")
     dry = run_cli(*args, "--dry-run", env=env, timeout=120)
     assert dry.returncode == 0, dry.stderr

@@ -92,7 +92,8 @@ def test_listing_reads_the_manifest_map() -> None:
     fake = FakeGcr("gcr.io", "p/app")
     fake.install(responses.mock)
     images = {image.digest: image for image in make(GcrBackend, "gcr.io").list_images("p/app")}
-    assert images[A].tags == ("stable", "v1") and images[C].tags == ()
+    assert images[A].tags == ("stable", "v1")
+    assert images[C].tags == ()
     assert images[A].pushed == dt.datetime(2024, 2, 1, tzinfo=dt.UTC)
     assert images[A].created == dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
     assert GcrBackend.lists_untagged
@@ -107,7 +108,8 @@ def test_untag_by_tag_and_delete_of_a_tagged_digest() -> None:
     assert backend.untag("p/app", "v1", A) == "DELETE /v2 manifest by tag"
     assert fake.tags[A] == ["stable"]
     assert backend.delete("p/app", B) == "DELETE /v2 manifest by tag, then by digest"
-    assert B not in fake.tags and fake.tags[A] == ["stable"]
+    assert B not in fake.tags
+    assert fake.tags[A] == ["stable"]
     assert backend.delete("p/app", C) == "DELETE /v2 manifest by digest"
 
 

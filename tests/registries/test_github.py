@@ -62,7 +62,8 @@ def test_detection_and_options() -> None:
     assert first_pattern_match(github.BACKEND.host_patterns, "docker.pkg.github.com")
     assert not first_pattern_match(github.BACKEND.host_patterns, "ghcr.io.evil.com")
     (option,) = github.BACKEND.native_options
-    assert option.name == "github-token" and option.fallbacks == ("GITHUB_TOKEN",)
+    assert option.name == "github-token"
+    assert option.fallbacks == ("GITHUB_TOKEN",)
     assert option.secret
 
 
@@ -78,10 +79,12 @@ def test_lists_versions_with_tags_times_and_untagged_children(
     images = {image.digest: image for image in backend.list_images(REPO)}
     assert images[one].tags == ("1.0", "latest")
     assert images[index].tags == ("multi",)
-    assert images[one].pushed is not None and images[one].created is not None
+    assert images[one].pushed is not None
+    assert images[one].created is not None
     assert amd in images  # a child is a version of its own
     manifest = backend.manifest(REPO, index)  # the registry side
-    assert manifest.is_index and manifest.children == (amd,)
+    assert manifest.is_index
+    assert manifest.children == (amd,)
     assert fake.calls("GET", "/orgs/acme/packages/container/app/versions") == 1
 
 
@@ -94,7 +97,8 @@ def test_pages_of_100_and_user_owner_and_encoded_name(
     assert len(images) == 130
     listed = [(p, q) for m, p, q in fake.log if m == "GET" and p.endswith("/versions")]
     assert [p for p, _ in listed] == ["/users/octo/packages/container/team%2Fapp/versions"] * 2
-    assert listed[0][1]["per_page"] == "100" and listed[1][1]["page"] == "2"
+    assert listed[0][1]["per_page"] == "100"
+    assert listed[1][1]["page"] == "2"
 
 
 def test_delete_removes_the_digest_with_every_tag(
@@ -138,7 +142,8 @@ def test_untag_leaves_a_tag_that_moved(
     backend = make(registry, fake, tmp_path)
     with pytest.raises(RegistryError, match="now points at"):
         backend.untag(REPO, "1.0", old)
-    assert backend.resolve(REPO, "1.0") == new and fake.calls("DELETE") == 0
+    assert backend.resolve(REPO, "1.0") == new
+    assert fake.calls("DELETE") == 0
 
 
 def test_apply_reports_gone_and_carries_on(
@@ -166,7 +171,8 @@ def test_bad_token_is_an_auth_error_with_the_scopes(
     push_image(registry, REPO, "1.0", via="http")
     with pytest.raises(AuthError) as caught:
         make(registry, fake, tmp_path, token="ghp_wrong_token_value").list_images(REPO)
-    assert caught.value.exit_code == 3 and "delete:packages" in caught.value.hint
+    assert caught.value.exit_code == 3
+    assert "delete:packages" in caught.value.hint
     assert "ghp_wrong" not in caught.value.render()
     with pytest.raises(AuthError, match="no GitHub token"):
         make(registry, fake, tmp_path, token="").list_images(REPO)
@@ -181,7 +187,8 @@ def test_actions_token_without_package_access_stops_the_run(
     backend.list_images(REPO)
     with pytest.raises(AuthError) as caught:
         list(backend.apply(REPO, [Operation(OpKind.DELETE, digest)]))
-    assert "packages: write" in caught.value.hint and "linked" in caught.value.hint
+    assert "packages: write" in caught.value.hint
+    assert "linked" in caught.value.hint
     assert list_tags(registry, REPO) == ["1.0"]
 
 
@@ -196,7 +203,8 @@ def test_secondary_rate_limit_waits_retry_after_and_records_it(
     backend.delete(REPO, digest)
     assert time.monotonic() - start >= 1.0
     assert backend.wait_seconds >= 1.0
-    assert fake.calls("DELETE") == 2 and list_tags(registry, REPO) == []
+    assert fake.calls("DELETE") == 2
+    assert list_tags(registry, REPO) == []
 
 
 def test_secondary_429_without_retry_after_waits_the_documented_minute(
@@ -213,7 +221,8 @@ def test_secondary_429_without_retry_after_waits_the_documented_minute(
     backend.list_images(REPO)
     fake.secondary_429_next("DELETE", "/versions/", times=2)
     backend.delete(REPO, digest)
-    assert fake.calls("DELETE") == 3 and list_tags(registry, REPO) == []
+    assert fake.calls("DELETE") == 3
+    assert list_tags(registry, REPO) == []
     assert backend.wait_seconds >= 0.2 + 0.4  # a minute, then twice that
 
 
@@ -225,8 +234,10 @@ def test_secondary_429_longer_than_the_budget_is_reported_at_once(
     backend.list_images(REPO)
     fake.secondary_429_next("DELETE", "/versions/")
     (result,) = backend.apply(REPO, [Operation(OpKind.DELETE, digest)])
-    assert isinstance(result.error, RegistryError) and result.error.code == "RATE_LIMITED"
-    assert fake.calls("DELETE") == 1 and backend.wait_seconds < 1
+    assert isinstance(result.error, RegistryError)
+    assert result.error.code == "RATE_LIMITED"
+    assert fake.calls("DELETE") == 1
+    assert backend.wait_seconds < 1
 
 
 def test_rate_limit_reset_header_is_honoured(
@@ -249,8 +260,10 @@ def test_rate_limit_that_outlasts_the_retries_is_not_an_auth_error(
     backend.list_images(REPO)
     fake.rate_limit_next("DELETE", "/versions/", seconds=0, times=10)
     (result,) = backend.apply(REPO, [Operation(OpKind.DELETE, digest)])
-    assert isinstance(result.error, RegistryError) and not isinstance(result.error, AuthError)
-    assert result.error.code == "RATE_LIMITED" and fake.calls("DELETE") == 3
+    assert isinstance(result.error, RegistryError)
+    assert not isinstance(result.error, AuthError)
+    assert result.error.code == "RATE_LIMITED"
+    assert fake.calls("DELETE") == 3
     assert list_tags(registry, REPO) == ["1.0"]
 
 
@@ -264,7 +277,8 @@ def test_deletes_are_paced(
     start = time.monotonic()
     results = list(backend.apply(REPO, [Operation(OpKind.DELETE, d) for d in digests]))
     assert all(r.ok for r in results)
-    assert time.monotonic() - start >= 0.55 and backend.wait_seconds > 0.2
+    assert time.monotonic() - start >= 0.55
+    assert backend.wait_seconds > 0.2
 
 
 def test_list_repositories_of_an_owner(
@@ -295,7 +309,8 @@ def test_cli_detect_and_cleanup(registry: LocalRegistry, fake: FakeGitHub, tmp_p
     )
     repo = f"{registry.host}/{REPO}"
     detect = run_cli("detect", repo, "--repo-container-registry", "github", env=env)
-    assert detect.returncode == 0 and "GitHub" in detect.stdout, detect.stderr
+    assert detect.returncode == 0, detect.stderr
+    assert "GitHub" in detect.stdout, detect.stderr
     args = (
         *("cleanup", "--repo", repo, "--repo-container-registry", "github"),
         *("--delete-tag", "pr-.*|tmp", "--keep-newer-than", "0s", "--untagged", "delete"),

@@ -47,7 +47,8 @@ def test_detection_options_and_api_url() -> None:
     names = {o.name: o for o in gitlab.BACKEND.native_options}
     assert names["gitlab-job-token"].fallbacks == ("CI_JOB_TOKEN",)
     assert names["gitlab-project"].fallbacks == ("CI_PROJECT_ID",)
-    assert names["gitlab-token"].secret and not names["gitlab-project"].secret
+    assert names["gitlab-token"].secret
+    assert not names["gitlab-project"].secret
     assert gitlab.api_base("registry.gitlab.com", BackendOptions()) == "https://gitlab.com"
     assert gitlab.api_base("registry.example.com:5050", BackendOptions()) == ("https://example.com")
     custom = BackendOptions(api_urls={"gitlab": "https://git.corp/api/v4"})
@@ -153,7 +154,8 @@ def test_protected_tag_fails_alone_and_the_run_goes_on(fake: FakeGitLab, tmp_pat
         backend.apply(REPO, [Operation(OpKind.UNTAG, keep, "v1"), Operation(OpKind.DELETE, other)])
     )
     assert isinstance(results[0].error, RegistryError)
-    assert results[0].error.code == "PROTECTED" and "protection rule" in results[0].error.hint
+    assert results[0].error.code == "PROTECTED"
+    assert "protection rule" in results[0].error.hint
     assert results[1].ok
     assert list_tags(fake.registry, REPO) == ["release", "v1"]
 
@@ -163,7 +165,8 @@ def test_bad_token_is_an_auth_error(fake: FakeGitLab, tmp_path: Path) -> None:
     push_image(fake.registry, REPO, "1.0", via="http")
     with pytest.raises(AuthError) as caught:
         make(fake, tmp_path, **{"gitlab-token": "glpat-wrong"}).list_images(REPO)
-    assert caught.value.exit_code == 3 and "api" in caught.value.hint
+    assert caught.value.exit_code == 3
+    assert "api" in caught.value.hint
     with pytest.raises(AuthError, match="no GitLab token"):
         make(fake, tmp_path, **{"gitlab-project": "7"}).list_images(REPO)
 
@@ -174,10 +177,12 @@ def test_job_token_lists_and_explains_a_refused_delete(fake: FakeGitLab, tmp_pat
     tag(fake.registry, REPO, "1.0", "latest")
     fake.job_token_can_delete = False
     backend = make(fake, tmp_path, **{"gitlab-job-token": JOB_TOKEN})
-    assert backend.job and len(backend.list_images(REPO)) == 1
+    assert backend.job
+    assert len(backend.list_images(REPO)) == 1
     with pytest.raises(AuthError) as caught:
         list(backend.apply(REPO, [Operation(OpKind.UNTAG, digest, "1.0")]))
-    assert "CI_JOB_TOKEN" in caught.value.hint and "CIENV_REPO_GITLAB_TOKEN" in caught.value.hint
+    assert "CI_JOB_TOKEN" in caught.value.hint
+    assert "CIENV_REPO_GITLAB_TOKEN" in caught.value.hint
     assert list_tags(fake.registry, REPO) == ["1.0", "latest"]
 
 
@@ -187,7 +192,8 @@ def test_index_children_are_read_through_the_registry(fake: FakeGitLab, tmp_path
     index = push_index(fake.registry, REPO, "multi", [amd])
     backend = make(fake, tmp_path)
     manifest = backend.manifest(REPO, index)
-    assert manifest.is_index and manifest.children == (amd,)
+    assert manifest.is_index
+    assert manifest.children == (amd,)
 
 
 def test_list_repositories(fake: FakeGitLab, tmp_path: Path) -> None:
@@ -222,7 +228,8 @@ def test_cli_inside_a_gitlab_job(fake: FakeGitLab, tmp_path: Path) -> None:
     )
     detect = run_cli("detect", f"{fake.registry.host}/{REPO}", "--repo-container-registry",
                      "gitlab", env=env)  # fmt: skip
-    assert detect.returncode == 0 and "GitLab" in detect.stdout, detect.stderr
+    assert detect.returncode == 0, detect.stderr
+    assert "GitLab" in detect.stdout, detect.stderr
     args = ("cleanup", "--repo-container-registry", "gitlab", "--delete-tag", "mr-.*",
             "--keep-newer-than", "0s")  # fmt: skip
     dry = run_cli(*args, "--dry-run", env=env, timeout=120)

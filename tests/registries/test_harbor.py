@@ -101,7 +101,8 @@ def test_immutable_tag_is_reported_not_retried(harbor: FakeHarbor) -> None:
     made = backend(**ROBOT)
     with pytest.raises(RegistryError) as caught:
         made.untag(REPO, "stable", digest(3))  # not listed first: the API answers 412
-    assert caught.value.status == 412 and "immutab" in caught.value.hint
+    assert caught.value.status == 412
+    assert "immutab" in caught.value.hint
     assert harbor.calls("DELETE") == 1
     made.list_images(REPO)
     with pytest.raises(RegistryError, match="immutable"):
@@ -113,10 +114,13 @@ def test_referenced_child_is_kept_with_a_412(harbor: FakeHarbor) -> None:
     made = backend(**ROBOT)
     with pytest.raises(RegistryError) as caught:
         made.delete(REPO, CHILD)
-    assert caught.value.status == 412 and caught.value.code == "VIOLATE_FOREIGN_KEY_CONSTRAINT"
-    assert "references it" in caught.value.hint and "immutab" not in caught.value.hint
+    assert caught.value.status == 412
+    assert caught.value.code == "VIOLATE_FOREIGN_KEY_CONSTRAINT"
+    assert "references it" in caught.value.hint
+    assert "immutab" not in caught.value.hint
     assert made.delete(REPO, INDEX) == "Harbor API artifact delete"
-    assert INDEX not in harbor.repos[REPO] and CHILD not in harbor.repos[REPO]
+    assert INDEX not in harbor.repos[REPO]
+    assert CHILD not in harbor.repos[REPO]
     with pytest.raises(NotFoundError):
         made.delete(REPO, INDEX)
 
@@ -131,7 +135,8 @@ def test_policy_violation_on_a_manifest_pull_is_retried(harbor: FakeHarbor) -> N
     waits: list[float] = []
     side.client.transport.sleep = waits.append
     assert made.manifest(REPO, MANIFEST_DIGEST).digest == MANIFEST_DIGEST
-    assert len(waits) == 1 and waits[0] >= 2.0
+    assert len(waits) == 1
+    assert waits[0] >= 2.0
     assert harbor.calls("GET", "/v2/proj/group/app/manifests/") == 2
 
 

@@ -41,7 +41,8 @@ def test_registered_and_detected() -> None:
 
 def test_lists_active_tags_over_pages(quay: FakeQuay) -> None:
     images = {image.digest: image for image in backend().list_images("acme/app")}
-    assert len(images[A].tags) == 150 and len(images[B].tags) == 60
+    assert len(images[A].tags) == 150
+    assert len(images[B].tags) == 60
     assert images[B].pushed == datetime.fromtimestamp(START + 209, UTC)
     assert quay.calls("GET") == 3
     assert all(query.get("onlyActiveTags") == "true" for _, _, query in quay.log)

@@ -74,7 +74,8 @@ def test_rate_limit_waits_retry_after_plus_jitter(selectel: FakeSelectel) -> Non
     made.transport.limiter.configure(None)
     made.transport.sleep = waits.append
     made.delete("acme/team/app", D)
-    assert len(waits) == 1 and 2.0 <= waits[0] <= 6.0
+    assert len(waits) == 1
+    assert 2.0 <= waits[0] <= 6.0
 
 
 def test_vpc_id_refusal_suggests_the_vpc_name(selectel: FakeSelectel) -> None:

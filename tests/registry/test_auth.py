@@ -37,11 +37,13 @@ def test_parse_challenge() -> None:
         'Bearer realm="https://auth.example.com/token",service="registry.example.com",'
         'scope="repository:a/b:pull,push repository:c:pull"'
     )
-    assert found is not None and found.scheme == "bearer"
+    assert found is not None
+    assert found.scheme == "bearer"
     assert found.params["realm"] == "https://auth.example.com/token"
     assert found.scopes == ["repository:a/b:pull,push", "repository:c:pull"]
     basic_challenge = parse_challenge('Basic realm="x"')
-    assert basic_challenge is not None and basic_challenge.scheme == "basic"
+    assert basic_challenge is not None
+    assert basic_challenge.scheme == "basic"
     assert parse_challenge("Negotiate abc") is None
     assert parse_challenge(None) is None
 

@@ -48,7 +48,8 @@ def test_lists_more_than_1000_tags(registry: LocalRegistry, tmp_path: Path) -> N
             )
         )
     tags = client_for(registry, tmp_path).tags("bulk/app")
-    assert len(tags) == 1010 and tags == sorted(tags)
+    assert len(tags) == 1010
+    assert tags == sorted(tags)
 
 
 @pytest.mark.parametrize(
@@ -62,9 +63,12 @@ def test_resolves_image_manifests(
     digest = images.push_image(registry, "grp/app", "v1", media=kind, created=created)  # type: ignore[arg-type]
     client = client_for(registry, tmp_path)
     found = client.head("grp/app", "v1")
-    assert found is not None and found.digest == digest and found.media_type == media_type
+    assert found is not None
+    assert found.digest == digest
+    assert found.media_type == media_type
     manifest = client.manifest("grp/app", digest)
-    assert manifest.media_type == media_type and manifest.config_digest
+    assert manifest.media_type == media_type
+    assert manifest.config_digest
     assert client.image_created("grp/app", digest) == created
     assert client.head("grp/app", "missing") is None
 
@@ -80,9 +84,11 @@ def test_index_children_and_time_from_first_platform(
     index = images.push_index(registry, "grp/multi", "v1", [amd, arm], media=media)  # type: ignore[arg-type]
     client = client_for(registry, tmp_path)
     found = client.head("grp/multi", "v1")
-    assert found is not None and (found.digest, found.media_type) == (index, media_type)
+    assert found is not None
+    assert (found.digest, found.media_type) == (index, media_type)
     manifest = client.manifest("grp/multi", index)
-    assert manifest.is_index and manifest.children == (amd, arm)
+    assert manifest.is_index
+    assert manifest.children == (amd, arm)
     assert client.image_created("grp/multi", index) == dt.datetime(2024, 2, 2, tzinfo=dt.UTC)
 
 
@@ -92,7 +98,8 @@ def test_referrers_fall_back_to_the_tag_schema(registry: LocalRegistry, tmp_path
     client = client_for(registry, tmp_path)
     assert client.referrers("grp/app", subject) == [referrer]
     manifest = client.manifest("grp/app", referrer)
-    assert manifest.subject == subject and manifest.artifact_type == "application/vnd.example.sbom"
+    assert manifest.subject == subject
+    assert manifest.artifact_type == "application/vnd.example.sbom"
     other = images.push_image(registry, "grp/app", "v2", seed="other", via="http")
     assert client.referrers("grp/app", other) == []
 
@@ -158,8 +165,10 @@ def test_head_falls_back_to_get() -> None:
     responses.get(f"{REG}/v2/app/manifests/v1", body=body, content_type=OCI_MANIFEST)
     client = RegistryClient("registry.example.com", BackendOptions(), credentials=Credentials())
     found = client.head("app", "v1")
-    assert found is not None and found.media_type == OCI_MANIFEST
-    assert found.digest.startswith("sha256:") and found.size == len(body)
+    assert found is not None
+    assert found.media_type == OCI_MANIFEST
+    assert found.digest.startswith("sha256:")
+    assert found.size == len(body)
     accept = responses.calls[0].request.headers["Accept"]
     assert all(t in accept for t in (OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST))
 
@@ -169,9 +178,11 @@ def test_parse_helpers() -> None:
         2024, 1, 2, 3, 4, 5, 123456, tzinfo=dt.UTC
     )
     assert parse_time("1970-01-01T00:00:00Z") is None  # reproducible builds: no real time
-    assert parse_time("garbage") is None and parse_time(None) is None
+    assert parse_time("garbage") is None
+    assert parse_time(None) is None
     manifest = parse_manifest(b'{"manifests":[{"digest":"sha256:1"}]}', "sha256:x", OCI_INDEX)
-    assert manifest.children == ("sha256:1",) and manifest.is_index
+    assert manifest.children == ("sha256:1",)
+    assert manifest.is_index
 
 
 def test_a_listing_that_never_ends_fails_at_max_pages(

@@ -46,7 +46,8 @@ def test_a_wrong_announced_digest_is_refused_naming_the_tag(
         with pytest.raises(RegistryError) as error:
             client.get(REPO, "pr-1")
         assert error.value.code == DIGEST_MISMATCH
-        assert "tag pr-1" in error.value.message and other in error.value.message
+        assert "tag pr-1" in error.value.message
+        assert other in error.value.message
         assert real in error.value.message
         # By digest: the body must hash to the digest asked for, whatever the header says.
         proxy.clear()
@@ -67,9 +68,12 @@ def test_a_generic_content_type_is_unknown_and_the_body_decides(
         proxy.add(override_headers({"Content-Type": "application/json"}, path="/manifests/"))
         client = client_for(proxy.host, registry, tmp_path)
         head = client.head(REPO, "v1")
-        assert head is not None and head.digest == index and head.media_type == ""
+        assert head is not None
+        assert head.digest == index
+        assert head.media_type == ""
         manifest = client.manifest(REPO, index)
-        assert manifest.media_type == OCI_INDEX and manifest.children == (child,)
+        assert manifest.media_type == OCI_INDEX
+        assert manifest.children == (child,)
         client.close()
 
 
@@ -81,7 +85,8 @@ def test_media_type_from_the_shape_when_the_body_names_none() -> None:
     assert body_media_type({"layers": []}, "") == OCI_MANIFEST
     assert body_media_type({"layers": []}, DOCKER_MANIFEST) == DOCKER_MANIFEST
     parsed = parse_manifest(json.dumps(index).encode(), "sha256:" + "b" * 64, "application/json")
-    assert parsed.is_index and parsed.children == ("sha256:" + "a" * 64,)
+    assert parsed.is_index
+    assert parsed.children == ("sha256:" + "a" * 64,)
 
 
 def test_check_content_hashes_in_the_digest_algorithm() -> None:

@@ -65,7 +65,8 @@ def test_5xx_and_connection_errors_back_off_with_growing_jitter() -> None:
     transport, slept = make()
     assert transport.send("GET", "/v2/app/tags/list").ok
     assert len(slept) == 3
-    assert slept[0] <= 0.2 and slept[2] >= 0.4  # exponential
+    assert slept[0] <= 0.2
+    assert slept[2] >= 0.4  # exponential
 
 
 @responses.activate
@@ -82,7 +83,8 @@ def test_total_retry_time_is_bounded() -> None:
     responses.get(URL, status=429, headers={"Retry-After": "600"})
     transport, slept = make(max_retry_seconds=60)
     assert transport.send("GET", "/v2/app/tags/list").status_code == 429
-    assert slept == [] and len(responses.calls) == 1
+    assert slept == []
+    assert len(responses.calls) == 1
 
 
 @responses.activate
@@ -100,7 +102,8 @@ def test_refusals_are_never_retried(status: int) -> None:
     responses.delete(f"https://{HOST}/v2/app/manifests/x", status=status)
     transport, slept = make()
     assert transport.send("DELETE", "/v2/app/manifests/x").status_code == status
-    assert slept == [] and len(responses.calls) == 1
+    assert slept == []
+    assert len(responses.calls) == 1
 
 
 def test_retry_after_parsing() -> None:
@@ -237,6 +240,7 @@ def test_one_watchdog_thread_bounds_every_request() -> None:
         until = time.monotonic() + 5
         while not early.fired and time.monotonic() < until:
             time.sleep(0.01)
-    assert early.fired and not late.fired
+    assert early.fired
+    assert not late.fired
     names = [t.name for t in threading.enumerate()]
     assert names.count("ci-env-watchdog") == 1

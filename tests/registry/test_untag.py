@@ -36,7 +36,8 @@ def test_throwaway_rung_keeps_the_sibling_tag(
     assert images.list_tags(registry, "grp/app") == ["kept"]
     assert images.skopeo_inspect(registry, "grp/app:old") is None
     kept = images.skopeo_inspect(registry, "grp/app:kept")
-    assert kept is not None and kept["mediaType"] in (OCI_MANIFEST, images.DOCKER_MANIFEST)
+    assert kept is not None
+    assert kept["mediaType"] in (OCI_MANIFEST, images.DOCKER_MANIFEST)
     assert images.manifest_exists(registry, "grp/app", digest)
 
 
@@ -128,5 +129,6 @@ def test_refused_everywhere_is_a_clear_refusal() -> None:
 def test_throwaway_manifests_are_unique_and_keep_the_family() -> None:
     one = throwaway_manifest("app", "v1", OCI_MANIFEST)
     two = throwaway_manifest("app", "v1", OCI_MANIFEST)
-    assert one[2] != two[2] and one[1] == OCI_MANIFEST
+    assert one[2] != two[2]
+    assert one[1] == OCI_MANIFEST
     assert throwaway_manifest("app", "v1", images.DOCKER_LIST)[1] == images.DOCKER_MANIFEST

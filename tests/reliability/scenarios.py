@@ -60,7 +60,8 @@ class Outcome:
         assert not self.unreported, f"tags missing from the report: {self.unreported}\n{logs}"
         assert self.results[-1].code == 0, logs
         assert all(TRACEBACK not in r.output for r in self.results), logs
-        assert self.planned > 0 and self.deleted == self.planned
+        assert self.planned > 0
+        assert self.deleted == self.planned
         if injected:
             assert self.retries > 0, "the fault was never injected"
 

@@ -141,7 +141,8 @@ def test_same_host_login_race_leaves_one_valid_credential(
         results = list(pool.map(login, chosen.items()))
     assert all(r.code == 0 for r in results), [r.describe() for r in results]
     stored = auth_of(config, reg.host)
-    assert stored is not None and stored in chosen.items()
+    assert stored is not None
+    assert stored in chosen.items()
 
 
 def test_two_cleanups_of_one_repository_at_once_end_exactly_as_planned(

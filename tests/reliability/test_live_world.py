@@ -112,7 +112,8 @@ def test_a_kept_tag_rolled_back_onto_a_planned_digest_survives_apply_plan(
     assert done.code == 0, done.describe()
     assert images.skopeo_inspect(registry, f"{REPO}:stable") is not None
     assert resolve(registry, "stable") == doomed
-    assert exists(registry, f"{REPO}@{doomed}") and exists(registry, f"{REPO}@{before}")
+    assert exists(registry, f"{REPO}@{doomed}")
+    assert exists(registry, f"{REPO}@{before}")
     assert images.list_tags(registry, REPO) == ["stable"]
     assert "tag stable moved onto it since planning" in rows(report)["pr-1"]["reason"]
 
@@ -141,7 +142,8 @@ def test_a_tag_pushed_while_planning_keeps_its_digest(
     assert exists(registry, f"{REPO}@{doomed}")
     assert images.list_tags(registry, REPO) == ["release-7", "v1"]
     found = rows(report)
-    assert found["pr-1"]["action"] == "untagged" and found["pr-2"]["action"] == "deleted"
+    assert found["pr-1"]["action"] == "untagged"
+    assert found["pr-2"]["action"] == "deleted"
     assert "tag release-7 appeared since planning" in found["pr-1"]["reason"]
 
 
@@ -166,9 +168,11 @@ def test_a_new_index_reusing_a_child_of_a_deleted_index_keeps_the_child(
     assert done.code == 0, done.describe()
     assert made, "the hook did not run"
     raw = images.skopeo_inspect(registry, f"{REPO}:release-8")
-    assert raw is not None and [m["digest"] for m in raw["manifests"]] == [shared]
+    assert raw is not None
+    assert [m["digest"] for m in raw["manifests"]] == [shared]
     assert exists(registry, f"{REPO}@{shared}")
-    assert not exists(registry, f"{REPO}@{own}") and not exists(registry, f"{REPO}@{old_index}")
+    assert not exists(registry, f"{REPO}@{own}")
+    assert not exists(registry, f"{REPO}@{old_index}")
     assert "tag release-8 appeared since planning" in rows(report)[shared]["reason"]
 
 
@@ -188,9 +192,11 @@ def test_swapped_digest_headers_fail_the_repository_closed(
         done = cleanup(env, proxy.host, "--delete-tag", "pr-.*", "--report-json", str(report))
         assert proxy.count("DELETE") == 0
     assert done.code == 1, done.describe()
-    assert "pr-1" in done.stdout and "FAILED CLOSED" in done.stdout
+    assert "pr-1" in done.stdout
+    assert "FAILED CLOSED" in done.stdout
     assert "Traceback" not in done.output
-    assert exists(registry, f"{REPO}:stable") and exists(registry, f"{REPO}@{kept}")
+    assert exists(registry, f"{REPO}:stable")
+    assert exists(registry, f"{REPO}@{kept}")
     assert images.list_tags(registry, REPO) == ["pr-1", "stable"]
     assert "tag pr-1" in json.loads(report.read_text())["repositories"][0]["error"]
 
@@ -209,7 +215,8 @@ def test_a_kept_index_served_as_plain_json_keeps_its_child(
     assert done.code == 0, done.describe()
     assert images.list_tags(registry, REPO) == ["v1"]
     raw = images.skopeo_inspect(registry, f"{REPO}:v1")
-    assert raw is not None and exists(registry, f"{REPO}@{child}")
+    assert raw is not None
+    assert exists(registry, f"{REPO}@{child}")
 
 
 def test_digest_headers_swapped_on_head_only_delete_nothing_kept(
@@ -233,6 +240,8 @@ def test_digest_headers_swapped_on_head_only_delete_nothing_kept(
     assert done.code in (0, 1), done.describe()
     assert "Traceback" not in done.output
     assert images.skopeo_inspect(registry, f"{REPO}:stable") is not None
-    assert exists(registry, f"{REPO}@{kept}") and exists(registry, f"{REPO}@{doomed}")
+    assert exists(registry, f"{REPO}@{kept}")
+    assert exists(registry, f"{REPO}@{doomed}")
     row = rows(report)["pr-1"]
-    assert row["action"] == "skipped" and "tag pr-1 now serves" in row["error"]
+    assert row["action"] == "skipped"
+    assert "tag pr-1 now serves" in row["error"]

@@ -55,17 +55,21 @@ def test_counts_and_actions() -> None:
     app = report.repos[0]
     assert dict(app.counts()) == {"kept": 1, "untagged": 1, "deleted": 1, "failed": 1, "skipped": 1}
     dry = run_report(dry_run=True).repos[0].counts()
-    assert dry["would-delete"] == 3 and dry["would-untag"] == 1
+    assert dry["would-delete"] == 3
+    assert dry["would-untag"] == 1
 
 
 def test_json_schema_fields_and_redaction(tmp_path: Path) -> None:
     data = json.loads(reports.render("json", run_report()))
-    assert data["version"] == 1 and data["exit_code"] == 1
+    assert data["version"] == 1
+    assert data["exit_code"] == 1
     row = data["repositories"][0]["items"][2]
     assert set(row) == {"repo", "tag", "digest", "action", "reason", "created", "error"}
-    assert row["action"] == "deleted" and row["created"] == WHEN.isoformat()
+    assert row["action"] == "deleted"
+    assert row["created"] == WHEN.isoformat()
     failed = data["repositories"][0]["items"][3]
-    assert failed["action"] == "failed" and SECRET not in failed["error"]
+    assert failed["action"] == "failed"
+    assert SECRET not in failed["error"]
     assert data["repositories"][1]["error"].startswith("cannot read")
     assert data["totals"]["failed"] == 1
 
@@ -81,9 +85,11 @@ def test_schema_file_validates_the_report(tmp_path: Path) -> None:
 def test_human_hides_kept_unless_verbose() -> None:
     text = reports.render("human", run_report())
     assert "r.test/app (default): 1 kept, 1 deleted, 1 untagged, 1 failed, 1 skipped" in text
-    assert "pr-2" in text and "deleted: older than 30d" in text
+    assert "pr-2" in text
+    assert "deleted: older than 30d" in text
     assert " v1 " not in text
-    assert "FAILED CLOSED" in text and SECRET not in text
+    assert "FAILED CLOSED" in text
+    assert SECRET not in text
     assert " v1 " in reports.render("human", run_report(), reports.Options(verbose=True))
 
 
@@ -91,7 +97,9 @@ def test_markdown_summary() -> None:
     text = reports.render("markdown", run_report())
     assert text.startswith("### ci-env cleanup")
     assert "| `r.test/app` | 1 | 1 | 1 | 1 | 1 |" in text
-    assert "failed closed" in text and "#### Failures and skips" in text
+    assert "failed closed" in text
+    assert "#### Failures and skips" in text
     assert SECRET not in text
     dry = reports.render("markdown", run_report(dry_run=True))
-    assert "(dry run)" in dry and "| `r.test/app` | 1 | 3 | 1 | 0 | 0 |" in dry
+    assert "(dry run)" in dry
+    assert "| `r.test/app` | 1 | 3 | 1 | 0 | 0 |" in dry

@@ -182,7 +182,8 @@ def _values(path: str) -> dict[str, str]:
 
 def test_plain_mode_is_the_cli(tmp_path: Path) -> None:
     result = _run("entrypoint.py", {**_github(tmp_path)}, tmp_path)
-    assert result.returncode == 0 and "usage: ci-env" in result.stdout
+    assert result.returncode == 0
+    assert "usage: ci-env" in result.stdout
     version = subprocess.run(
         [sys.executable, str(ROOT / "entrypoint.py"), "--version"],
         capture_output=True,
@@ -244,7 +245,9 @@ def test_action_env_then_cleanup_then_post(registry: LocalRegistry, tmp_path: Pa
 
 def test_post_without_state_does_nothing(tmp_path: Path) -> None:
     result = _run("post_entrypoint.py", _github(tmp_path), tmp_path)
-    assert result.returncode == 0 and result.stdout == "" and result.stderr == ""
+    assert result.returncode == 0
+    assert result.stdout == ""
+    assert result.stderr == ""
 
 
 def test_failed_cleanup_is_annotated_without_traceback(tmp_path: Path) -> None:

@@ -144,7 +144,8 @@ def test_component_shards_clean_every_repository(
     log = result.stdout + result.stderr
     assert result.returncode == 0, log
     assert registry.password not in log
-    assert "[1/2]" in log and "[2/2]" in log, log
+    assert "[1/2]" in log, log
+    assert "[2/2]" in log, log
     # Each repository was planned by exactly one shard.
     planned = re.findall(r"\[(\d)/2\] > \S+/(group/app-\d) \(", log)
     assert sorted(repo for _, repo in planned) == repositories, log

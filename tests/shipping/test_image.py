@@ -298,7 +298,8 @@ def test_action_env_login_cleanup_and_post(
     report = json.loads((runner.workspace / "ci-env-report.json").read_text())
     assert report["totals"]["deleted"] == 3
     summary = files["GITHUB_STEP_SUMMARY"].read_text()
-    assert "octo/app" in summary and "|" in summary, summary
+    assert "octo/app" in summary, summary
+    assert "|" in summary, summary
     assert list_tags(registry, "octo/app") == ["main"]
 
     _post_step(image, runner, runs, state, host_config)

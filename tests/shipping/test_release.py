@@ -60,7 +60,8 @@ def test_bump_moves_every_pinned_line(tree: Path) -> None:
     changelog.write_text(changelog.read_text().replace("## 9.8.7\n", "## 9.8.7\n\n- Fixed.\n"))
     assert release(tree, "check", "v9.8.7").returncode == 0
     readme = (tree / "README.md").read_text()
-    assert "ghcr.io/ci-env/ci-env:9.8.7" in readme and "ci-env/ci-env@v9.8.7" in readme
+    assert "ghcr.io/ci-env/ci-env:9.8.7" in readme
+    assert "ci-env/ci-env@v9.8.7" in readme
     assert "cleanup@9.8.7" in (tree / "templates" / "cleanup" / "README.md").read_text()
     assert "## 9.8.7" in (tree / "CHANGELOG.md").read_text()
 
@@ -79,5 +80,6 @@ def test_pin_makes_the_action_run_the_published_image(tree: Path, tmp_path: Path
 
 def test_notes_are_the_changelog_section() -> None:
     result = release(ROOT, "notes", ci_env.__version__)
-    assert result.returncode == 0 and "### Added" in result.stdout
+    assert result.returncode == 0
+    assert "### Added" in result.stdout
     assert "## " not in result.stdout.replace("### ", "")

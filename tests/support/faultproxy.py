@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import http.client
 import re
+import select
 import socket
 import ssl
 import threading
@@ -242,6 +243,9 @@ class Record:
     status: int = 0  # what the client was sent; 0 until answered, or reset/dropped
     fault: str = ""  # the fault injected, "" when forwarded untouched
     error: str = ""  # why the proxy could not finish the exchange (client or upstream gone)
+    # Set once the proxy is done with the request (answered, faulted or failed): wait on it
+    # rather than sleeping to read the final `status`/`error`.
+    done: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
 
 
 class FaultProxy:
@@ -459,6 +463,8 @@ class _Handler(BaseHTTPRequestHandler):
             # The client went away (e.g. it timed out on a slow answer): nothing more to send.
             record.error = repr(error)
             self.close_connection = True
+        finally:
+            record.done.set()
 
     def _respond(self, fault: Fault | None, body: bytes | None) -> int:
         if fault is not None and fault.kind in {"status", "redirect", "reset"}:
@@ -502,6 +508,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
         return fault.status
+
+    def _client_gone(self) -> bool:
+        """Whether the client closed its end (a timed-out client): checked before a late answer,
+        since the first write to a closed peer may still succeed and hide that it was lost."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
     def _close_now(self) -> None:
         self.close_connection = True
@@ -554,6 +569,9 @@ class _Handler(BaseHTTPRequestHandler):
             return 502
         if fault is not None and fault.kind == "slow":
             self.proxy.sleep(fault.delay)
+            if self._client_gone():
+                response.close()
+                raise ConnectionAbortedError("client closed the connection before the answer")
         # Only the status line: Date and Server come from the upstream, not twice.
         self.send_response_only(response.status, response.reason)
         length = response.getheader("Content-Length")
