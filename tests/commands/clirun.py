@@ -27,7 +27,11 @@ def base_env(home: Path, **extra: str) -> dict[str, str]:
 
 
 def run_cli(
-    *args: str, env: Mapping[str, str], stdin: str | None = None, timeout: float = 60
+    *args: str,
+    env: Mapping[str, str],
+    stdin: str | None = None,
+    timeout: float = 60,
+    umask: int = -1,  # subprocess's "leave it as it is"
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ci_env", *args],
@@ -37,4 +41,5 @@ def run_cli(
         text=True,
         timeout=timeout,
         cwd=str(ROOT),
+        umask=umask,
     )

@@ -18,7 +18,7 @@ from pathlib import Path
 import docker.auth
 import pytest
 
-from tests.commands.clirun import ROOT, base_env
+from tests.commands.clirun import ROOT, base_env, run_cli
 from tests.reliability.harness import registry_with_users
 from tests.support import images
 from tests.support.registry import LocalRegistry
@@ -27,16 +27,7 @@ from tests.support.registry import LocalRegistry
 def run_umask0(
     *args: str, env: Mapping[str, str], stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ci_env", *args],
-        env=dict(env),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=str(ROOT),
-        umask=0,
-    )
+    return run_cli(*args, env=env, stdin=stdin, timeout=120, umask=0)
 
 
 def _mode(path: Path) -> int:

@@ -16,8 +16,6 @@ Follows the Kubernetes API reference:
 from __future__ import annotations
 
 import base64
-import datetime as dt
-import ipaddress
 import json
 import ssl
 from collections.abc import Iterable
@@ -25,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.fakes._loopback import Answer, Call, LoopbackApi
+from tests.support import tls
 
 GROUPS = {
     "pods": "",
@@ -189,36 +188,8 @@ def write_kubeconfig(path: Path, clusters: dict[str, FakeKubernetes]) -> Path:
 def self_signed(directory: Path) -> tuple[Path, ssl.SSLContext]:
     """A CA-flagged certificate for 127.0.0.1 (the API server's, as a cluster's `ca.crt`) and
     a server context serving it."""
-    from cryptography import x509  # noqa: PLC0415
-    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
-    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
-    from cryptography.x509.oid import NameOID  # noqa: PLC0415
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")])
-    now = dt.datetime.now(dt.UTC)
-    ip = x509.IPAddress(ipaddress.ip_address("127.0.0.1"))
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([ip]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "ca.crt", directory / "apiserver.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    cert, key = tls.self_signed(directory, "kube-apiserver", ip="127.0.0.1")
+    cert_path = cert.rename(directory / "ca.crt")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(str(cert_path), str(key_path))
+    context.load_cert_chain(str(cert_path), str(key))
     return cert_path, context

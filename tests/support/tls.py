@@ -4,6 +4,7 @@ self-signed certificate for it (trusted by a client through REQUESTS_CA_BUNDLE).
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import socket
 from pathlib import Path
 
@@ -21,7 +22,8 @@ def loopback_name() -> str | None:
     return name if address == "127.0.0.1" else None
 
 
-def self_signed(directory: Path, name: str) -> tuple[Path, Path]:
+def self_signed(directory: Path, name: str, *, ip: str | None = None) -> tuple[Path, Path]:
+    """A CA-flagged certificate for `name` (and `ip`, when given) and its key, as PEM files."""
     from cryptography import x509  # noqa: PLC0415
     from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
     from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
@@ -30,6 +32,9 @@ def self_signed(directory: Path, name: str) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = dt.datetime.now(dt.UTC)
+    alternatives: list[x509.GeneralName] = [x509.DNSName(name)]
+    if ip is not None:
+        alternatives.append(x509.IPAddress(ipaddress.ip_address(ip)))
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -38,7 +43,7 @@ def self_signed(directory: Path, name: str) -> tuple[Path, Path]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(alternatives), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
