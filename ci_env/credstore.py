@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ci_env import lazy
+from ci_env import lazy, reference
 from ci_env.dockerconfig import is_job_dir
 from ci_env.errors import CiEnvError, UsageError
 
@@ -41,7 +41,6 @@ CONFIG_FILE = "config.json"
 LOCK_FILE = ".config.json.lock"
 # docker.auth.INDEX_URL: the key docker keeps Docker Hub credentials under.
 HUB_KEY = "https://index.docker.io/v1/"
-_HUB_HOSTS = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
 
 Config = dict[str, Any]
 
@@ -49,13 +48,13 @@ Config = dict[str, Any]
 def host_of(registry: str) -> str:
     """`https://Host:443/path` -> `host:443`: the host part, lower-cased, without scheme."""
     host = docker.auth.convert_to_hostname(registry.strip()).lower()
-    return "docker.io" if host in _HUB_HOSTS else host
+    return reference.DOCKER_HUB if reference.is_docker_hub(host) else host
 
 
 def config_key(registry: str) -> str:
     """The key docker uses in `auths` / `credHelpers` for `registry`."""
     host = host_of(registry)
-    return HUB_KEY if host == "docker.io" else host
+    return HUB_KEY if host == reference.DOCKER_HUB else host
 
 
 def _same_registry(key: str, registry: str) -> bool:

@@ -8,29 +8,21 @@ later in a confusing place. ECR passwords come from AWS through the ECR backend'
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 
-from ci_env import credstore, secrets
+from ci_env import credstore, reference, secrets
 from ci_env.errors import AuthError, CiEnvError, RegistryError
 from ci_env.providers.base import LoginSource
 from ci_env.registries.base import BackendOptions
 
 logger = logging.getLogger(__name__)
 
-# Private ECR (`<account>.dkr.ecr.<region>.amazonaws.com`, China, FIPS, dual-stack forms) and
-# ECR Public. Only decides whether to ask AWS for the password; detection proper is elsewhere.
-_ECR = re.compile(
-    r"[0-9]{12}\.dkr[.-]ecr(?:-fips)?\.[a-z0-9-]+\.(?:amazonaws\.com(?:\.cn)?|on\.aws|amazonaws\.eu)"
-    r"|public\.ecr\.aws",
-    re.IGNORECASE,
-)
 ECR_VARIABLE = "the AWS credentials (ecr:GetAuthorizationToken)"
 
 
 def is_ecr(registry: str) -> bool:
-    host = credstore.host_of(registry).split(":", 1)[0]
-    return _ECR.fullmatch(host) is not None
+    """Whether to ask AWS for the password; detection proper is elsewhere."""
+    return reference.is_ecr(credstore.host_of(registry))
 
 
 def ecr_source(registry: str) -> LoginSource:

@@ -1,8 +1,11 @@
-"""Repository addresses, parsed with the Docker reference grammar.
+"""Repository addresses, parsed with the Docker reference grammar, and what a host tells.
 
 `ghcr.io/acme/app`, `localhost:5000/x`, `nginx` (= docker.io/library/nginx), `acme/app:1.0`,
 `host/app@sha256:...`. The registry part is the first path component when it contains a `.` or
 `:` or is `localhost`; otherwise the address is on Docker Hub.
+
+Host knowledge lives here once, as go-containerregistry's `name.Registry` keeps it beside the
+reference: host and port (`[::1]:5000`), Docker Hub's aliases and API host, the ECR host forms.
 """
 
 from __future__ import annotations
@@ -14,7 +17,17 @@ from ci_env.errors import UsageError
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
-_HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
+HUB_ALIASES = frozenset(
+    {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
+)
+ECR_PUBLIC = "public.ecr.aws"
+# Private ECR: `<account>.dkr.ecr.<region>.amazonaws.com`, the `-fips`, `dkr-ecr` dual-stack,
+# China (`.com.cn`), EU sovereign (`.amazonaws.eu`) and `.on.aws` forms.
+ECR_PATTERN = (
+    r"(?P<account>\d{12})\.dkr[.-]ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)"
+    r"\.(?:amazonaws\.com(?:\.cn)?|amazonaws\.eu|on\.aws)"
+)
+_ECR = re.compile(ECR_PATTERN, re.IGNORECASE)
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _PATH = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
@@ -28,18 +41,55 @@ _KNOWN_DIGESTS = {"sha256": re.compile(r"[a-f0-9]{64}"), "sha512": re.compile(r"
 _MAX_NAME = 255  # distribution-spec: registry + repository name at most 255 characters
 
 
+def split_port(host: str) -> tuple[str, str]:
+    """(host, port) of `host[:port]`, port "" when absent: `[::1]:5000` -> ("[::1]", "5000");
+    a bare IPv6 literal (`::1`, more than one colon, no brackets) has no port."""
+    if host.startswith("["):
+        end = host.find("]") + 1
+        return (host[:end], host[end + 1 :]) if end else (host, "")
+    if host.count(":") != 1:
+        return host, ""
+    name, _, port = host.partition(":")
+    return name, port
+
+
+def hostname(host: str) -> str:
+    """The host of `host[:port]`, lower-cased, an IPv6 literal without brackets (`::1`)."""
+    return split_port(host)[0].lower().removeprefix("[").removesuffix("]")
+
+
+def is_docker_hub(host: str) -> bool:
+    """Is `host` (without a port) one of Docker Hub's names?"""
+    return host.lower() in HUB_ALIASES
+
+
+def ecr_account_region(host: str) -> tuple[str, str] | None:
+    """(account id, region) of a private ECR host (any port); None for any other host."""
+    match = _ECR.fullmatch(hostname(host))
+    return (match["account"], match["region"]) if match else None
+
+
+def is_ecr_public(host: str) -> bool:
+    return hostname(host) == ECR_PUBLIC
+
+
+def is_ecr(host: str) -> bool:
+    """A private ECR or the ECR Public host, with or without a port."""
+    return is_ecr_public(host) or ecr_account_region(host) is not None
+
+
 def api_host(registry: str) -> str:
     """Where a registry's API is served (Docker Hub's differs from its name)."""
-    lowered = registry.lower()
-    return DOCKER_HUB_API if lowered in _HUB_ALIASES else lowered
+    return DOCKER_HUB_API if is_docker_hub(registry) else registry.lower()
 
 
 def match_host(registry: str) -> str:
     """One spelling per registry, for matching references: `:443` is the https default, and
     a Hub alias with any port is Docker Hub (`registry-1.docker.io:443` = `docker.io`)."""
-    lowered = registry.lower().removesuffix(":443")
-    host = lowered if lowered.startswith("[") else lowered.partition(":")[0]
-    return DOCKER_HUB if host in _HUB_ALIASES else lowered
+    name, port = split_port(registry.lower())
+    if is_docker_hub(name):
+        return DOCKER_HUB
+    return name if port == "443" else registry.lower()
 
 
 @dataclass(frozen=True)
@@ -110,7 +160,7 @@ def parse(text: str, *, allow_tag: bool = True) -> Reference:
             f"{registry!r} in {text!r} is not a valid registry host[:port]",
             "expected e.g. ghcr.io, registry.example.com:5000 or 127.0.0.1:5000",
         )
-    if registry in _HUB_ALIASES:
+    if is_docker_hub(registry):
         registry = DOCKER_HUB
     if registry == DOCKER_HUB and "/" not in path:
         path = f"library/{path}"
@@ -140,7 +190,7 @@ def _looks_like_host(text: str) -> bool:
 def _valid_host(host: str) -> bool:
     if not _HOST.fullmatch(host):
         return False
-    port = host.rsplit("]", 1)[-1].rpartition(":")[2] if ":" in host.rsplit("]", 1)[-1] else ""
+    port = split_port(host)[1]
     return not port or 0 < int(port) <= 65535
 
 

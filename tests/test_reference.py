@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ci_env import reference
 from ci_env.errors import UsageError
 from ci_env.reference import api_host, parse
 
@@ -80,3 +81,99 @@ def test_api_host_and_str() -> None:
     assert parse("ghcr.io/a/b").api_host == "ghcr.io"
     assert str(parse(f"ghcr.io/a/b:1@sha256:{HEX}")) == f"ghcr.io/a/b:1@sha256:{HEX}"
     assert parse("nginx").name == "docker.io/library/nginx"
+
+
+# --- host helpers ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "name", "port", "bare"),
+    [
+        ("ghcr.io", "ghcr.io", "", "ghcr.io"),
+        ("Registry.Example.com:5000", "Registry.Example.com", "5000", "registry.example.com"),
+        ("host:443", "host", "443", "host"),
+        ("[::1]:5000", "[::1]", "5000", "::1"),
+        ("[::1]", "[::1]", "", "::1"),
+        ("[FE80::1]:443", "[FE80::1]", "443", "fe80::1"),
+        ("::1", "::1", "", "::1"),  # a bare IPv6 literal has no port
+        ("127.0.0.1:5000", "127.0.0.1", "5000", "127.0.0.1"),
+    ],
+)
+def test_split_port_and_hostname(host: str, name: str, port: str, bare: str) -> None:
+    assert reference.split_port(host) == (name, port)
+    assert reference.hostname(host) == bare
+
+
+@pytest.mark.parametrize(
+    "host", ["docker.io", "index.docker.io", "registry-1.docker.io", "Registry.Hub.Docker.com"]
+)
+def test_every_hub_alias_is_docker_hub(host: str) -> None:
+    assert reference.is_docker_hub(host)
+    assert api_host(host) == "registry-1.docker.io"
+    assert reference.match_host(host) == "docker.io"
+    assert reference.match_host(f"{host}:443") == "docker.io"
+    assert parse(f"{host}/acme/app").registry == "docker.io"
+
+
+@pytest.mark.parametrize(
+    "host", ["docker.io.evil.com", "hub.docker.com", "ghcr.io", "docker.io:5000"]
+)
+def test_other_hosts_are_not_docker_hub(host: str) -> None:
+    assert not reference.is_docker_hub(host)
+    assert api_host(host) == host
+
+
+@pytest.mark.parametrize(
+    ("host", "matched"),
+    [
+        ("host:443", "host"),
+        ("HOST:5000", "host:5000"),
+        ("[::1]:443", "[::1]"),
+        ("[::1]:5000", "[::1]:5000"),
+        ("registry-1.docker.io:5000", "docker.io"),  # a Hub alias with any port is Hub
+    ],
+)
+def test_match_host_drops_the_https_port(host: str, matched: str) -> None:
+    assert reference.match_host(host) == matched
+
+
+ACCOUNT = "123456789012"
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        (f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com", (ACCOUNT, "us-east-1")),
+        (f"{ACCOUNT}.dkr.ecr-fips.us-gov-west-1.amazonaws.com", (ACCOUNT, "us-gov-west-1")),
+        (f"{ACCOUNT}.dkr.ecr.cn-north-1.amazonaws.com.cn", (ACCOUNT, "cn-north-1")),
+        (f"{ACCOUNT}.dkr-ecr.eu-west-1.on.aws", (ACCOUNT, "eu-west-1")),
+        (f"{ACCOUNT}.dkr.ecr.eusc-de-east-1.amazonaws.eu", (ACCOUNT, "eusc-de-east-1")),
+        (f"{ACCOUNT}.DKR.ECR.US-EAST-1.AMAZONAWS.COM:443", (ACCOUNT, "us-east-1")),
+    ],
+)
+def test_private_ecr_hosts(host: str, expected: tuple[str, str]) -> None:
+    assert reference.ecr_account_region(host) == expected
+    assert reference.is_ecr(host)
+    assert not reference.is_ecr_public(host)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "12345.dkr.ecr.us-east-1.amazonaws.com",  # the account id has 12 digits
+        f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com.evil.io",
+        "ecr.aws",
+        "ghcr.io",
+        "public.ecr.aws.evil.io",
+    ],
+)
+def test_other_hosts_are_not_ecr(host: str) -> None:
+    assert reference.ecr_account_region(host) is None
+    assert not reference.is_ecr(host)
+
+
+@pytest.mark.parametrize("host", ["public.ecr.aws", "Public.ECR.aws:443"])
+def test_ecr_public_host(host: str) -> None:
+    assert reference.is_ecr_public(host)
+    assert reference.is_ecr(host)
+    assert reference.ecr_account_region(host) is None

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import ClassVar
 
 from ci_env.errors import CiEnvError, NotFoundError, RegistryError
+from ci_env.reference import hostname
 
 
 @dataclass(frozen=True)
@@ -268,5 +269,4 @@ def ensure_still_at(repository: str, tag: str, planned: str, current: str | None
 
 
 def first_pattern_match(patterns: Iterable[str], host: str) -> bool:
-    bare = host.lower().rsplit(":", 1)[0] if not host.startswith("[") else host.lower()
-    return any(re.fullmatch(pattern, bare, re.IGNORECASE) for pattern in patterns)
+    return any(re.fullmatch(pattern, hostname(host), re.IGNORECASE) for pattern in patterns)

@@ -23,12 +23,12 @@ from urllib.parse import urlsplit
 import requests
 
 from ci_env.errors import CiEnvError
-from ci_env.reference import api_host
+from ci_env.reference import api_host, split_port
 from ci_env.registries import KINDS, backend_class
 from ci_env.registries.base import Backend, BackendOptions, first_pattern_match
 from ci_env.registry import responses
 from ci_env.registry.auth import parse_challenge
-from ci_env.registry.transport import Transport, host_without_port
+from ci_env.registry.transport import Transport
 
 logger = logging.getLogger(__name__)
 
@@ -62,9 +62,7 @@ def same_host(registry: str, other: str) -> bool:
     if not other:
         return False
     registry = registry.lower()
-    return registry == other or (
-        ":" not in other.lstrip("[").split("]")[-1] and host_without_port(registry) == other
-    )
+    return registry == other or (not split_port(other)[1] and split_port(registry)[0] == other)
 
 
 def by_host(registry: str, gitlab_host: str | None = None) -> Detection | None:

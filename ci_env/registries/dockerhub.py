@@ -17,6 +17,7 @@ it. Rate limits come as `X-RateLimit-*` headers and 429 with `X-Retry-After` (`_
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from typing import Any, ClassVar
 
 from ci_env import secrets, timeparse
 from ci_env.errors import AuthError, NotFoundError, RegistryError, UnsupportedError, UsageError
-from ci_env.reference import DOCKER_HUB, DOCKER_HUB_API
+from ci_env.reference import DOCKER_HUB_API, HUB_ALIASES, api_host
 from ci_env.registries import _native_http
 from ci_env.registries._native import NativeBackend
 from ci_env.registries._native_http import ApiClient, Hints, TagRow, segment
@@ -55,12 +56,7 @@ _PAT_HINT = (
 
 class DockerHubBackend(NativeBackend):
     kind = "dockerhub"
-    host_patterns = (
-        r"docker\.io",
-        r"index\.docker\.io",
-        r"registry-1\.docker\.io",
-        r"registry\.hub\.docker\.com",
-    )
+    host_patterns = tuple(re.escape(alias) for alias in sorted(HUB_ALIASES))
     list_workers: ClassVar[int] = 8  # registry HEADs for tags the listing gives no digest for
     native_options: ClassVar[tuple[NativeOption, ...]] = (
         NativeOption("docker-hub-token", "Docker Hub API token (a JWT from the Hub auth API)"),
@@ -103,7 +99,7 @@ class DockerHubBackend(NativeBackend):
         )
 
     def registry_host(self) -> str:
-        return DOCKER_HUB_API if self.registry == DOCKER_HUB else self.registry
+        return api_host(self.registry)
 
     @property
     def distribution(self) -> Backend:

@@ -10,13 +10,12 @@ BatchGetImage, so cleanup never needs a registry login here.
 from __future__ import annotations
 
 import base64
-import re
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ci_env import lazy, secrets
+from ci_env import lazy, reference, secrets
 from ci_env.errors import AuthError, NotFoundError, RegistryError, UsageError
 from ci_env.registries.base import (
     MANIFEST_ACCEPT,
@@ -35,11 +34,6 @@ if TYPE_CHECKING:
 else:
     _aws = lazy.module("ci_env.registries._aws")  # boto3 is slow to import
 
-_HOST = re.compile(
-    r"(?P<account>\d{12})\.dkr[.-]ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)"
-    r"\.(?:amazonaws\.com(?:\.cn)?|amazonaws\.eu|on\.aws)",
-    re.IGNORECASE,
-)
 PERMISSIONS = (
     "ecr:DescribeImages, ecr:BatchGetImage and ecr:BatchDeleteImage on the repository "
     "(ecr:DescribeRepositories for REPO/*)"
@@ -49,14 +43,14 @@ _METHOD = "ECR BatchDeleteImage"
 
 def parse_host(registry: str) -> tuple[str, str]:
     """(account id, region) of an ECR registry host; UsageError for any other host."""
-    match = _HOST.fullmatch(registry.lower().rsplit(":", 1)[0])
-    if match is None:
+    found = reference.ecr_account_region(registry)
+    if found is None:
         raise UsageError(
             f"{registry!r} is not an AWS ECR registry host",
             "use the form <account>.dkr.ecr.<region>.amazonaws.com, or another "
             "--repo-container-registry",
         )
-    return match["account"], match["region"]
+    return found
 
 
 def ecr_login_password(registry: str) -> tuple[str, str]:
@@ -64,7 +58,7 @@ def ecr_login_password(registry: str) -> tuple[str, str]:
 
     The token is valid for 12 hours; it is registered as a secret before anything can print it.
     """
-    if registry.lower().rsplit(":", 1)[0] == "public.ecr.aws":
+    if reference.is_ecr_public(registry):
         from ci_env.registries import ecr_public
 
         return ecr_public.login_password()
@@ -105,9 +99,7 @@ class EcrBackend(Backend):
             "(ImageReferencedByManifestList); it is reported and left for the next run",
         ),
     )
-    host_patterns = (
-        r"\d{12}\.dkr[.-]ecr(-fips)?\.[a-z0-9-]+\.(amazonaws\.com(\.cn)?|amazonaws\.eu|on\.aws)",
-    )
+    host_patterns = (reference.ECR_PATTERN,)
     lists_untagged = True
     service = "ecr"
 

@@ -8,10 +8,11 @@ come from the registry side (the Docker Registry API of public.ecr.aws).
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import TYPE_CHECKING
 
-from ci_env import lazy
+from ci_env import lazy, reference
 from ci_env.errors import AuthError, UsageError
 from ci_env.registries import _native_http, ecr
 from ci_env.registries.base import Backend, BackendOptions, Description, Manifest
@@ -51,7 +52,7 @@ class EcrPublicBackend(ecr.EcrBackend):
         cleanup_credentials="AWS credentials allowed " + PERMISSIONS,
         limitations=("manifests are read through the public registry API (no BatchGetImage)",),
     )
-    host_patterns = (r"public\.ecr\.aws",)
+    host_patterns = (re.escape(reference.ECR_PUBLIC),)
     service = "ecr-public"
 
     def __init__(self, registry: str, options: BackendOptions) -> None:

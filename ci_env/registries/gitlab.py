@@ -21,6 +21,7 @@ import requests
 
 from ci_env import lazy, secrets, timeparse
 from ci_env.errors import AuthError, CiEnvError, NotFoundError, RegistryError, UsageError
+from ci_env.reference import hostname
 from ci_env.registries.base import BackendOptions, Description, Image, NativeOption
 from ci_env.registries.default import DistributionBackend
 
@@ -56,7 +57,7 @@ def api_base(registry: str, options: BackendOptions) -> str:
     url = (options.api_urls.get("gitlab") or "").rstrip("/")
     if url:
         return url.removesuffix("/api/v4")
-    host = registry.lower().rsplit(":", 1)[0]
+    host = hostname(registry)
     if host == "registry.gitlab.com":
         return "https://gitlab.com"
     if host.startswith("registry."):

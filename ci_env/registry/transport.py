@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from requests.sessions import _Settings
 
 from ci_env.errors import RegistryError
+from ci_env.reference import hostname
 from ci_env.registries.base import BackendOptions
 
 logger = logging.getLogger(__name__)
@@ -254,7 +255,7 @@ LIMITER = RateLimiter()
 
 def is_loopback(host: str) -> bool:
     """True for localhost and loopback IPs, with or without a port."""
-    bare = host_without_port(host).lower()
+    bare = hostname(host)
     if bare == "localhost" or bare.endswith(".localhost"):
         return True
     try:
@@ -263,18 +264,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def host_without_port(host: str) -> str:
-    if host.startswith("["):
-        return host[1 : host.index("]")]
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-
-
 def plain_http_allowed(host: str, options: BackendOptions) -> bool:
     """Plain http only for loopback or hosts the user listed with --insecure-registry."""
     insecure = {name.lower() for name in options.insecure_registries}
-    return (
-        is_loopback(host) or host.lower() in insecure or host_without_port(host).lower() in insecure
-    )
+    return is_loopback(host) or host.lower() in insecure or hostname(host) in insecure
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
