@@ -1,4 +1,12 @@
-"""Registry credentials in a Docker config directory, stored the way `docker login` stores them.
+"""Registry credentials in a Docker config directory, read and stored the way docker does.
+
+Reading (`load_credentials`, the one reader: the registry client and the native backends use
+it): `auths` entries are matched by full repository first (`host/ns/app`, as podman and some CI
+templates write them), then by host through the docker SDK, which also runs `credHelpers` and
+`credsStore` helpers and understands `identitytoken` entries. A helper that fails is an
+AuthError naming it, never a silent anonymous run.
+
+Storing:
 
 Where config.json names a `credHelpers` entry for the host or a `credsStore` and that helper
 binary exists, the credential goes to the helper (through the docker SDK's
@@ -21,12 +29,13 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ci_env import lazy, reference
+from ci_env import lazy, reference, secrets
 from ci_env.dockerconfig import is_job_dir
-from ci_env.errors import CiEnvError, UsageError
+from ci_env.errors import AuthError, CiEnvError, UsageError
 
 if TYPE_CHECKING:
     import docker.auth
@@ -74,28 +83,83 @@ def locked(config_dir: Path) -> Iterator[None]:
 
 
 def read_config(config_dir: Path) -> Config:
+    """config.json ({} when absent or empty); UsageError naming the file when it is unusable."""
     path = config_dir / CONFIG_FILE
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
     except OSError as error:
-        raise CiEnvError(
-            f"cannot read {path}: {error.strerror}", "check its permissions"
-        ) from error
+        raise _unreadable(path, error.strerror or str(error), "check its permissions") from None
+    except ValueError:  # UnicodeDecodeError
+        raise _unreadable(path, "not UTF-8 text") from None
     try:
         data = json.loads(text) if text.strip() else {}
     except RecursionError:
-        raise UsageError(
-            f"{path} is nested too deeply", "fix or remove that Docker config file"
-        ) from None
+        raise _unreadable(path, "nested too deeply") from None
     except ValueError as error:
-        raise UsageError(
-            f"{path} is not valid JSON ({error})", "fix or remove that Docker config file"
-        ) from error
+        raise _unreadable(path, f"not valid JSON ({error})") from None
     if not isinstance(data, dict):
-        raise UsageError(f"{path} is not a JSON object", "fix or remove that Docker config file")
+        raise _unreadable(path, "not a JSON object")
     return data
+
+
+def _unreadable(path: Path, why: str, hint: str = "") -> UsageError:
+    return UsageError(
+        f"cannot read the Docker config {path}: {why}",
+        hint or "fix or remove the file, or point --docker-config at another directory",
+    )
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str = ""
+    password: str = ""
+    identity_token: str = ""
+
+    def __repr__(self) -> str:  # never print secrets, not even in a debugger dump
+        return f"Credentials(username={self.username!r})"
+
+
+def load_credentials(
+    docker_config: str | os.PathLike[str] | None, registry: str, repository: str = ""
+) -> Credentials | None:
+    """Credentials for `registry` (as in a reference: `docker.io`, `host:port`), or None.
+
+    UsageError for an unusable config.json, AuthError when a credential helper fails."""
+    if not docker_config:
+        return None
+    data = read_config(Path(docker_config))
+    if not data:
+        return None
+    try:
+        config = docker.auth.AuthConfig.load_config(None, data)
+        auths = config.auths
+        parts = repository.split("/") if repository else []
+        for end in range(len(parts), 0, -1):
+            found = _from_sdk(auths.get(f"{registry}/{'/'.join(parts[:end])}"))
+            if found is not None:
+                return found
+        return _from_sdk(config.resolve_authconfig(registry))
+    except docker.errors.DockerException as error:
+        raise AuthError(
+            f"the Docker config's credential helper failed for {registry}: {error}",
+            "install the credential helper named in config.json (credsStore/credHelpers) or "
+            "remove it so that ci-env login can store credentials in the file",
+        ) from None
+
+
+def _from_sdk(entry: dict[str, Any] | None) -> Credentials | None:
+    if not entry:
+        return None
+    found = Credentials(
+        username=str(entry.get("username") or entry.get("Username") or ""),
+        password=str(entry.get("password") or entry.get("Password") or ""),
+        identity_token=str(entry.get("IdentityToken") or entry.get("identitytoken") or ""),
+    )
+    secrets.register_basic(found.username, found.password)  # a registry may echo the header
+    secrets.register(found.identity_token)
+    return found if (found.password or found.identity_token) else None
 
 
 def write_config(config_dir: Path, config: Config) -> None:

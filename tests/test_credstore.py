@@ -14,8 +14,9 @@ from pathlib import Path
 import docker.auth
 import pytest
 
-from ci_env import credstore
-from ci_env.errors import UsageError
+from ci_env import credstore, secrets
+from ci_env.credstore import Credentials, load_credentials
+from ci_env.errors import AuthError, UsageError
 
 # A real credential helper speaking docker's helper protocol (store/get/erase/list on stdin),
 # keeping its data in a JSON file and logging its argv so tests can check no secret is there.
@@ -139,3 +140,92 @@ def test_concurrent_stores_all_end_up_in_the_config(tmp_path: Path) -> None:
     assert sorted(auths) == sorted(f"registry-{i}.example:5000" for i in range(20))
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".config.json.")]
     assert leftovers == [credstore.LOCK_FILE]  # no temporary files left behind
+
+
+# --- reading: the one reader of Docker config credentials -------------------------------------
+
+
+def _write_config(directory: Path, data: dict[str, object]) -> str:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "config.json").write_text(json.dumps(data))
+    return str(directory)
+
+
+def _basic(user: str, password: str) -> str:
+    return base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_lookup_by_full_repository_then_host(tmp_path: Path) -> None:
+    config = _write_config(
+        tmp_path,
+        {
+            "auths": {
+                "registry.example.com": {"auth": _basic("host-user", "host-pass")},
+                "registry.example.com/team": {"auth": _basic("team-user", "team-pass")},
+                "https://index.docker.io/v1/": {"auth": _basic("hub-user", "hub-pass")},
+                "token.example.com": {"identitytoken": "refresh-tok"},
+            }
+        },
+    )
+    assert load_credentials(config, "registry.example.com", "team/app") == Credentials(
+        "team-user", "team-pass"
+    )
+    assert load_credentials(config, "registry.example.com", "other/app") == Credentials(
+        "host-user", "host-pass"
+    )
+    assert load_credentials(config, "docker.io", "library/nginx") == Credentials(
+        "hub-user", "hub-pass"
+    )
+    assert load_credentials(config, "token.example.com") == Credentials(
+        identity_token="refresh-tok"
+    )
+    assert load_credentials(config, "unknown.example.com") is None
+    assert "team-pass" in secrets.registered()
+    assert "team-pass" not in repr(load_credentials(config, "registry.example.com", "team/x"))
+
+
+def test_missing_or_broken_write_config(tmp_path: Path) -> None:
+    assert load_credentials(None, "ghcr.io") is None
+    assert load_credentials(str(tmp_path / "nope"), "ghcr.io") is None
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(UsageError, match="cannot read the Docker config"):
+        load_credentials(str(tmp_path), "ghcr.io")
+
+
+def test_cred_helper_is_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    helper = bin_dir / "docker-credential-fake"
+    helper.write_text(
+        "#!/bin/sh\nread server\n"
+        'echo "{\\"ServerURL\\":\\"$server\\",\\"Username\\":\\"helper-user\\",'
+        '\\"Secret\\":\\"helper-secret-1\\"}"\n'
+    )
+    helper.chmod(helper.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    config = _write_config(tmp_path / "cfg", {"credHelpers": {"ghcr.io": "fake"}})
+    assert load_credentials(config, "ghcr.io", "acme/app") == Credentials(
+        "helper-user", "helper-secret-1"
+    )
+    broken = _write_config(tmp_path / "cfg2", {"credsStore": "missing-helper"})
+    with pytest.raises(AuthError, match="credential helper"):
+        load_credentials(broken, "ghcr.io")
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"[1, 2]", "not a JSON object"),
+        (b"\xff\xfe{}", "not UTF-8"),
+        (b"[" * 100_000, "nested too deeply"),
+    ],
+)
+def test_an_unusable_config_is_a_usage_error(tmp_path: Path, content: bytes, says: str) -> None:
+    (tmp_path / "config.json").write_bytes(content)
+    with pytest.raises(UsageError, match=f"cannot read the Docker config .*{says}"):
+        load_credentials(str(tmp_path), "ghcr.io")
+
+
+def test_an_empty_config_has_no_credentials(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("")
+    assert load_credentials(str(tmp_path), "ghcr.io") is None

@@ -1,4 +1,4 @@
-"""What the native-API backends share: a JSON API client, Docker config credentials, times.
+"""What the native-API backends share: a JSON API client, paging, tag rows and times.
 
 Docker Hub, Quay, Harbor, Azure, Selectel and Artifactory each have a REST API next to the
 registry API. The client here reuses the registry transport (`ci_env.registry.transport`: one
@@ -253,43 +253,6 @@ def segment(text: str) -> str:
 def latest(*times: datetime | None) -> datetime | None:
     known = [moment for moment in times if moment is not None]
     return max(known) if known else None
-
-
-@dataclass(frozen=True)
-class DockerCredentials:
-    """Credentials for one registry from the Docker config (auths, helpers or store)."""
-
-    username: str = ""
-    password: str = ""
-    identity_token: str = ""
-
-
-def docker_credentials(registry: str, options: BackendOptions) -> DockerCredentials | None:
-    """The Docker config's credentials for `registry`, resolved the way docker does.
-
-    The docker SDK's `AuthConfig` already implements auths, credHelpers and credsStore.
-    """
-    if not options.docker_config:
-        return None
-    import docker.auth
-    import docker.errors
-
-    try:
-        config = docker.auth.load_config(config_path=f"{options.docker_config}/config.json")
-        entry = config.resolve_authconfig(registry)
-    except (docker.errors.DockerException, OSError, ValueError) as error:
-        logger.debug("no Docker config credentials for %s: %s", registry, type(error).__name__)
-        return None
-    if not entry:
-        return None
-    found = DockerCredentials(
-        username=str(entry.get("username") or entry.get("Username") or ""),
-        password=str(entry.get("password") or entry.get("Password") or ""),
-        identity_token=str(entry.get("IdentityToken") or ""),
-    )
-    secrets.register(found.password)
-    secrets.register(found.identity_token)
-    return found if (found.password or found.identity_token) else None
 
 
 def distribution(registry: str, options: BackendOptions) -> Backend:

@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 from ci_env import secrets, timeparse
+from ci_env.credstore import Credentials
 from ci_env.errors import AuthError, NotFoundError, RegistryError, UnsupportedError, UsageError
 from ci_env.reference import DOCKER_HUB_API, HUB_ALIASES, api_host
 from ci_env.registries import _native_http
@@ -33,7 +34,6 @@ from ci_env.registries._native_http import ApiClient, Hints, TagRow, segment
 from ci_env.registries.base import Backend, BackendOptions, Description, Image, NativeOption
 from ci_env.registries.default import DistributionBackend
 from ci_env.registry import responses
-from ci_env.registry.auth import Credentials
 from ci_env.registry.client import RegistryClient
 
 logger = logging.getLogger(__name__)

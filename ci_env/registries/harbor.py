@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 import requests
 
-from ci_env import secrets, timeparse
+from ci_env import credstore, secrets, timeparse
 from ci_env.errors import CiEnvError, NotFoundError, RegistryError, UsageError
 from ci_env.registries import _native_http
 from ci_env.registries._native import NativeBackend
@@ -123,7 +123,7 @@ class HarborBackend(NativeBackend):
                 user = _native_http.native(self.options, "harbor-username")
                 password = _native_http.native(self.options, "harbor-password", secret=True)
                 if not (user and password):
-                    found = _native_http.docker_credentials(self.registry, self.options)
+                    found = credstore.load_credentials(self.options.docker_config, self.registry)
                     if found and found.username:
                         user, password = found.username, found.password
                 raw = base64.b64encode(f"{user}:{password}".encode()).decode()

@@ -1,9 +1,7 @@
 """Registry authentication: Docker-config credentials and Basic/Bearer challenges.
 
-Credentials come from the Docker config directory ci-env was given (`BackendOptions.docker_config`):
-`auths` entries are matched by full repository first (`host/ns/app`, as podman and some CI
-templates write them), then by host through the docker SDK, which also runs `credHelpers` and
-`credsStore` helpers and understands `identitytoken` entries.
+Credentials come from the Docker config directory ci-env was given (`BackendOptions.docker_config`),
+read by `ci_env.credstore.load_credentials` (the one reader, shared with the native backends).
 
 Challenges follow the distribution token spec: a `Bearer realm=R,service=S,scope=X` challenge is
 answered with `GET R?service=S&scope=X` (Basic creds) or, with an identity token,
@@ -20,29 +18,21 @@ and learnt; a guess the token service refuses is dropped.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
 
-from ci_env import lazy, secrets
-from ci_env.errors import AuthError, CiEnvError, RegistryError, UsageError
+from ci_env import secrets
+from ci_env.credstore import Credentials
+from ci_env.errors import AuthError, CiEnvError, RegistryError
 from ci_env.reference import DOCKER_HUB, api_host
 from ci_env.registries.base import BackendOptions
 from ci_env.registry import responses
 from ci_env.registry.transport import Transport, plain_http_allowed
-
-if TYPE_CHECKING:
-    import docker.auth
-    import docker.credentials
-    import docker.errors
-else:
-    docker = lazy.module("docker")  # the SDK imports its whole API client: ~0.4 s
 
 logger = logging.getLogger(__name__)
 
@@ -51,16 +41,6 @@ _TOKEN_MARGIN = 10  # refresh this many seconds before expiry
 # What the token spec's registries ask for each kind of request (distribution 2.8: `delete`).
 _USUAL_ACTIONS = {"pull": "pull", "push": "pull,push", "delete": "delete"}
 _PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
-
-
-@dataclass(frozen=True)
-class Credentials:
-    username: str = ""
-    password: str = ""
-    identity_token: str = ""
-
-    def __repr__(self) -> str:  # never print secrets, not even in a debugger dump
-        return f"Credentials(username={self.username!r})"
 
 
 @dataclass(frozen=True)
@@ -88,60 +68,6 @@ def parse_challenge(header: str | None) -> Challenge | None:
         for match in _PARAM.finditer(rest)
     }
     return Challenge(scheme, params)
-
-
-def _read_config(docker_config: str) -> dict[str, Any] | None:
-    path = os.path.join(docker_config, "config.json")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = responses.loads(handle.read())
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as error:
-        raise UsageError(
-            f"cannot read the Docker config {path}: {error}",
-            "fix or remove the file, or point --docker-config at another directory",
-        ) from None
-    return data if isinstance(data, dict) and data else None
-
-
-def _from_sdk(entry: dict[str, Any] | None) -> Credentials | None:
-    if not entry:
-        return None
-    found = Credentials(
-        username=str(entry.get("username") or entry.get("Username") or ""),
-        password=str(entry.get("password") or entry.get("Password") or ""),
-        identity_token=str(entry.get("IdentityToken") or entry.get("identitytoken") or ""),
-    )
-    secrets.register_basic(found.username, found.password)  # a registry may echo the header
-    secrets.register(found.identity_token)
-    return found if (found.password or found.identity_token) else None
-
-
-def load_credentials(
-    docker_config: str | None, registry: str, repository: str = ""
-) -> Credentials | None:
-    """Credentials for `registry` (as in a reference: `docker.io`, `host:port`), or None."""
-    if not docker_config:
-        return None
-    data = _read_config(docker_config)
-    if data is None:
-        return None
-    try:
-        config = docker.auth.AuthConfig.load_config(None, data)
-        auths = config.auths
-        parts = repository.split("/") if repository else []
-        for end in range(len(parts), 0, -1):
-            key = f"{registry}/{'/'.join(parts[:end])}"
-            if key in auths and _from_sdk(auths[key]):
-                return _from_sdk(auths[key])
-        return _from_sdk(config.resolve_authconfig(registry))
-    except docker.errors.DockerException as error:
-        raise AuthError(
-            f"the Docker config's credential helper failed for {registry}: {error}",
-            "install the credential helper named in config.json (credsStore/credHelpers) or "
-            "remove it so that ci-env login can store credentials in the file",
-        ) from None
 
 
 class Authenticator:

@@ -22,6 +22,7 @@ from urllib.parse import urljoin
 import requests
 
 from ci_env import timeparse
+from ci_env.credstore import Credentials, load_credentials
 from ci_env.errors import NotFoundError, RegistryError, UnsupportedError
 from ci_env.reference import api_host
 from ci_env.registries.base import (
@@ -34,7 +35,7 @@ from ci_env.registries.base import (
     Manifest,
 )
 from ci_env.registry import responses
-from ci_env.registry.auth import Authenticator, Credentials, load_credentials
+from ci_env.registry.auth import Authenticator
 from ci_env.registry.transport import Transport
 
 logger = logging.getLogger(__name__)

@@ -240,7 +240,7 @@ def test_unknown_repository_is_not_found(hub: FakeDockerHub) -> None:
 
 
 def test_hub_login_is_the_registry_login_too(hub: FakeDockerHub) -> None:
-    from ci_env.registry.auth import Credentials
+    from ci_env.credstore import Credentials
 
     made = backend(**{"docker-hub-username": "ci", "docker-hub-password": "hub-password"})
     assert made._registry().client.credentials() == Credentials("ci", "hub-password")

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 import responses
 
+from ci_env.credstore import Credentials
 from ci_env.errors import AuthError
 from ci_env.registries.base import DOCKER_MANIFEST, BackendOptions
 from ci_env.registries.gar import GarBackend
 from ci_env.registries.gcr import GcrBackend
-from ci_env.registry.auth import Credentials
 
 A = "sha256:" + "a" * 64
 B = "sha256:" + "b" * 64

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import responses
 
-from ci_env.errors import AuthError, NotFoundError, RegistryError
+from ci_env.errors import AuthError, NotFoundError, RegistryError, UsageError
 from ci_env.registries import backend_class
 from ci_env.registries.base import BackendOptions, Operation, OpKind, first_pattern_match
 from ci_env.registries.default import DistributionBackend
@@ -160,3 +162,21 @@ def test_docker_config_login_is_the_fallback(harbor: FakeHarbor, tmp_path: objec
     (config / "config.json").write_text(json.dumps({"auths": {"harbor.fake.test": {"auth": auth}}}))
     options = BackendOptions(docker_config=str(config), api_urls={"harbor": BASE_URL})
     assert len(HarborBackend("harbor.fake.test", options).list_images(REPO)) == 158
+
+
+def _docker_config(directory: Path, content: str) -> BackendOptions:
+    (directory / "config.json").write_text(content)
+    return BackendOptions(docker_config=str(directory), api_urls={"harbor": BASE_URL})
+
+
+def test_a_failing_credential_helper_is_an_auth_error(harbor: FakeHarbor, tmp_path: Path) -> None:
+    # The one Docker-config reader: a helper that cannot run is named, not an anonymous run.
+    options = _docker_config(tmp_path, json.dumps({"credsStore": "ci-env-missing-helper"}))
+    with pytest.raises(AuthError, match="credential helper failed for harbor.fake.test"):
+        HarborBackend("harbor.fake.test", options).list_images(REPO)
+
+
+def test_a_broken_docker_config_is_a_usage_error(harbor: FakeHarbor, tmp_path: Path) -> None:
+    options = _docker_config(tmp_path, "{not json")
+    with pytest.raises(UsageError, match="cannot read the Docker config"):
+        HarborBackend("harbor.fake.test", options).list_images(REPO)

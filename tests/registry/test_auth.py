@@ -1,20 +1,19 @@
-"""Auth: Docker-config lookup (auths, full-repository keys, identitytoken, credHelpers), the
-Basic and Bearer handshakes against the real registries, token caching and refresh-once."""
+"""Auth: the Basic and Bearer handshakes against the real registries, identity tokens, token
+caching and refresh-once. Reading the Docker config is tested in tests/test_credstore.py."""
 
 from __future__ import annotations
 
 import base64
 import json
-import stat
 from pathlib import Path
 
 import pytest
 import responses
 
-from ci_env import secrets
-from ci_env.errors import AuthError, RegistryError, UsageError
+from ci_env.credstore import Credentials
+from ci_env.errors import AuthError, RegistryError
 from ci_env.registries.base import BackendOptions
-from ci_env.registry.auth import Credentials, check_credentials, load_credentials, parse_challenge
+from ci_env.registry.auth import check_credentials, parse_challenge
 from ci_env.registry.client import RegistryClient
 from tests.support import images
 from tests.support.registry import LocalRegistry
@@ -46,63 +45,6 @@ def test_parse_challenge() -> None:
     assert basic_challenge.scheme == "basic"
     assert parse_challenge("Negotiate abc") is None
     assert parse_challenge(None) is None
-
-
-def test_lookup_by_full_repository_then_host(tmp_path: Path) -> None:
-    config = write_config(
-        tmp_path,
-        {
-            "auths": {
-                "registry.example.com": {"auth": basic("host-user", "host-pass")},
-                "registry.example.com/team": {"auth": basic("team-user", "team-pass")},
-                "https://index.docker.io/v1/": {"auth": basic("hub-user", "hub-pass")},
-                "token.example.com": {"identitytoken": "refresh-tok"},
-            }
-        },
-    )
-    assert load_credentials(config, "registry.example.com", "team/app") == Credentials(
-        "team-user", "team-pass"
-    )
-    assert load_credentials(config, "registry.example.com", "other/app") == Credentials(
-        "host-user", "host-pass"
-    )
-    assert load_credentials(config, "docker.io", "library/nginx") == Credentials(
-        "hub-user", "hub-pass"
-    )
-    assert load_credentials(config, "token.example.com") == Credentials(
-        identity_token="refresh-tok"
-    )
-    assert load_credentials(config, "unknown.example.com") is None
-    assert "team-pass" in secrets.registered()
-    assert "team-pass" not in repr(load_credentials(config, "registry.example.com", "team/x"))
-
-
-def test_missing_or_broken_config(tmp_path: Path) -> None:
-    assert load_credentials(None, "ghcr.io") is None
-    assert load_credentials(str(tmp_path / "nope"), "ghcr.io") is None
-    (tmp_path / "config.json").write_text("{not json")
-    with pytest.raises(UsageError, match="cannot read the Docker config"):
-        load_credentials(str(tmp_path), "ghcr.io")
-
-
-def test_cred_helper_is_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    helper = bin_dir / "docker-credential-fake"
-    helper.write_text(
-        "#!/bin/sh\nread server\n"
-        'echo "{\\"ServerURL\\":\\"$server\\",\\"Username\\":\\"helper-user\\",'
-        '\\"Secret\\":\\"helper-secret-1\\"}"\n'
-    )
-    helper.chmod(helper.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
-    config = write_config(tmp_path / "cfg", {"credHelpers": {"ghcr.io": "fake"}})
-    assert load_credentials(config, "ghcr.io", "acme/app") == Credentials(
-        "helper-user", "helper-secret-1"
-    )
-    broken = write_config(tmp_path / "cfg2", {"credsStore": "missing-helper"})
-    with pytest.raises(AuthError, match="credential helper"):
-        load_credentials(broken, "ghcr.io")
 
 
 @pytest.mark.parametrize("fixture", ["registry", "token_registry"])

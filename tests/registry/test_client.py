@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import responses
 
+from ci_env.credstore import Credentials
 from ci_env.errors import NotFoundError, RegistryError
 from ci_env.registries.base import (
     DOCKER_LIST,
@@ -21,7 +22,6 @@ from ci_env.registries.base import (
     BackendOptions,
 )
 from ci_env.registry import client as client_module
-from ci_env.registry.auth import Credentials
 from ci_env.registry.client import RegistryClient, parse_manifest, parse_time
 from tests.support import images
 from tests.support.hostile import Answer, Hostile, Request, basic_challenge

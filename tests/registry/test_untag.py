@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import responses
 
+from ci_env.credstore import Credentials
 from ci_env.errors import NotFoundError, RegistryError, UnsupportedError
 from ci_env.registries.base import OCI_MANIFEST, BackendOptions
-from ci_env.registry.auth import Credentials
 from ci_env.registry.client import RegistryClient
 from ci_env.registry.untag import DELETE_TAG, NATIVE, THROWAWAY, UntagLadder, throwaway_manifest
 from tests.support import images
