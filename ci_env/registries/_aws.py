@@ -8,6 +8,7 @@ identity / role assumption), `AWS_REGION`, and `AWS_ENDPOINT_URL_ECR` / `AWS_END
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -206,3 +207,40 @@ def failure_error(op: Operation, failure: dict[str, Any], repository: str) -> Re
     return RegistryError(
         f"ECR could not remove {what} in {repository}: {code}: {reason}", code=code
     )
+
+
+# --- paging and logging in (both ECR kinds) --------------------------------------------------
+
+ECR_PUBLIC_REGION = "us-east-1"  # the only region serving the ECR Public API
+
+
+def pages(
+    aws_client: Any, operation: str, what: str, permissions: str, **kwargs: Any
+) -> Iterator[dict[str, Any]]:
+    """Every page of a boto3 paginator; an error while paging is translated like `call`'s."""
+    try:
+        yield from aws_client.get_paginator(operation).paginate(**kwargs)
+    except (BotoCoreError, ClientError) as error:
+        raise translate(error, what, permissions) from None
+
+
+def public_login_password() -> tuple[str, str]:
+    """(username, password) for public.ecr.aws from ECR Public's GetAuthorizationToken."""
+    public = client("ecr-public", ECR_PUBLIC_REGION, BackendOptions())
+    answer = call(
+        "GetAuthorizationToken for public.ecr.aws",
+        "ecr-public:GetAuthorizationToken and sts:GetServiceBearerToken",
+        public.get_authorization_token,
+    )
+    return decode_token(str(answer["authorizationData"]["authorizationToken"]))
+
+
+def decode_token(token: str) -> tuple[str, str]:
+    """ECR tokens are base64 of `AWS:<password>`; both are registered as secrets first."""
+    secrets.register(token)
+    try:
+        username, _, password = base64.b64decode(token).decode().partition(":")
+    except ValueError:
+        raise AuthError("AWS returned an authorization token that is not base64") from None
+    secrets.register(password)
+    return username, password

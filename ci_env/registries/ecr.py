@@ -9,14 +9,13 @@ BatchGetImage, so cleanup never needs a registry login here.
 
 from __future__ import annotations
 
-import base64
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ci_env import lazy, reference, secrets
-from ci_env.errors import AuthError, NotFoundError, RegistryError, UsageError
+from ci_env import lazy, reference
+from ci_env.errors import NotFoundError, RegistryError, UsageError
 from ci_env.registries.base import (
     MANIFEST_ACCEPT,
     Backend,
@@ -59,9 +58,7 @@ def ecr_login_password(registry: str) -> tuple[str, str]:
     The token is valid for 12 hours; it is registered as a secret before anything can print it.
     """
     if reference.is_ecr_public(registry):
-        from ci_env.registries import ecr_public
-
-        return ecr_public.login_password()
+        return _aws.public_login_password()
     account, region = parse_host(registry)
     client = _aws.client("ecr", region, BackendOptions())
     answer = _aws.call(
@@ -70,18 +67,7 @@ def ecr_login_password(registry: str) -> tuple[str, str]:
         client.get_authorization_token,
         registryIds=[account],
     )
-    return decode_token(str(answer["authorizationData"][0]["authorizationToken"]))
-
-
-def decode_token(token: str) -> tuple[str, str]:
-    """ECR tokens are base64 of `AWS:<password>`."""
-    secrets.register(token)
-    try:
-        username, _, password = base64.b64decode(token).decode().partition(":")
-    except ValueError:
-        raise AuthError("AWS returned an authorization token that is not base64") from None
-    secrets.register(password)
-    return username, password
+    return _aws.decode_token(str(answer["authorizationData"][0]["authorizationToken"]))
 
 
 class EcrBackend(Backend):
@@ -102,6 +88,7 @@ class EcrBackend(Backend):
     host_patterns = (reference.ECR_PATTERN,)
     lists_untagged = True
     service = "ecr"
+    permissions = PERMISSIONS
 
     def __init__(self, registry: str, options: BackendOptions) -> None:
         super().__init__(registry, options)
@@ -121,29 +108,28 @@ class EcrBackend(Backend):
         return ids
 
     def _call(self, what: str, operation: str, **kwargs: Any) -> Any:
-        return _aws.call(what, PERMISSIONS, getattr(self._client, operation), **kwargs)
+        return _aws.call(what, self.permissions, getattr(self._client, operation), **kwargs)
+
+    def _pages(self, what: str, operation: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        return _aws.pages(self._client, operation, what, self.permissions, **kwargs)
 
     def list_repositories(self, prefix: str) -> list[str]:
         params = {"registryId": self.registry_id} if self.registry_id else {}
         names: list[str] = []
-        try:
-            for page in self._client.get_paginator("describe_repositories").paginate(**params):
-                names.extend(str(repo["repositoryName"]) for repo in page["repositories"])
-        except Exception as error:
-            raise _aws.translate(error, "DescribeRepositories", PERMISSIONS) from None
+        for page in self._pages("DescribeRepositories", "describe_repositories", **params):
+            names.extend(str(repo["repositoryName"]) for repo in page["repositories"])
         under = prefix.strip("/")
         return sorted(n for n in names if not under or n.startswith(under + "/"))
 
     def list_images(self, repository: str) -> list[Image]:
         images: list[Image] = []
-        paginator = self._client.get_paginator("describe_images")
-        try:
-            for page in paginator.paginate(
-                **self._ids(repository), PaginationConfig={"PageSize": 1000}
-            ):
-                images.extend(self._image(repository, detail) for detail in page["imageDetails"])
-        except Exception as error:
-            raise _aws.translate(error, f"DescribeImages of {repository}", PERMISSIONS) from None
+        for page in self._pages(
+            f"DescribeImages of {repository}",
+            "describe_images",
+            **self._ids(repository),
+            PaginationConfig={"PageSize": 1000},
+        ):
+            images.extend(self._image(repository, detail) for detail in page["imageDetails"])
         return images
 
     def _image(self, repository: str, detail: dict[str, Any]) -> Image:

@@ -22,22 +22,10 @@ if TYPE_CHECKING:
 else:
     _aws = lazy.module("ci_env.registries._aws")  # boto3 is slow to import
 
-REGION = "us-east-1"  # the only region serving the ECR Public API
 PERMISSIONS = (
     "ecr-public:DescribeRegistries, ecr-public:DescribeImages and "
     "ecr-public:BatchDeleteImage on the repository"
 )
-
-
-def login_password() -> tuple[str, str]:
-    """(username, password) for public.ecr.aws from ECR Public's GetAuthorizationToken."""
-    client = _aws.client("ecr-public", REGION, BackendOptions())
-    answer = _aws.call(
-        "GetAuthorizationToken for public.ecr.aws",
-        "ecr-public:GetAuthorizationToken and sts:GetServiceBearerToken",
-        client.get_authorization_token,
-    )
-    return ecr.decode_token(str(answer["authorizationData"]["authorizationToken"]))
 
 
 class EcrPublicBackend(ecr.EcrBackend):
@@ -54,6 +42,7 @@ class EcrPublicBackend(ecr.EcrBackend):
     )
     host_patterns = (re.escape(reference.ECR_PUBLIC),)
     service = "ecr-public"
+    permissions = PERMISSIONS
 
     def __init__(self, registry: str, options: BackendOptions) -> None:
         self._aliases: dict[str, str] | None = None
@@ -62,7 +51,7 @@ class EcrPublicBackend(ecr.EcrBackend):
         super().__init__(registry, options)
 
     def _locate(self) -> tuple[str | None, str]:
-        return None, REGION
+        return None, _aws.ECR_PUBLIC_REGION
 
     def _ids(self, repository: str) -> dict[str, str]:
         alias, _, name = repository.partition("/")
@@ -87,13 +76,10 @@ class EcrPublicBackend(ecr.EcrBackend):
 
     def _load_aliases(self) -> dict[str, str]:
         aliases: dict[str, str] = {}
-        try:
-            for page in self._client.get_paginator("describe_registries").paginate():
-                for registry in page["registries"]:
-                    for alias in registry.get("aliases") or ():
-                        aliases[str(alias["name"])] = str(registry["registryId"])
-        except Exception as error:
-            raise _aws.translate(error, "DescribeRegistries", PERMISSIONS) from None
+        for page in self._pages("DescribeRegistries", "describe_registries"):
+            for registry in page["registries"]:
+                for alias in registry.get("aliases") or ():
+                    aliases[str(alias["name"])] = str(registry["registryId"])
         return aliases
 
     def list_repositories(self, prefix: str) -> list[str]:
@@ -103,12 +89,11 @@ class EcrPublicBackend(ecr.EcrBackend):
             aliases = dict(self._aliases)
         names: list[str] = []
         for alias, registry_id in aliases.items():
-            pages = self._client.get_paginator("describe_repositories")
-            try:
-                for page in pages.paginate(registryId=registry_id):
-                    names.extend(f"{alias}/{r['repositoryName']}" for r in page["repositories"])
-            except Exception as error:
-                raise _aws.translate(error, "DescribeRepositories", PERMISSIONS) from None
+            pages = self._pages(
+                "DescribeRepositories", "describe_repositories", registryId=registry_id
+            )
+            for page in pages:
+                names.extend(f"{alias}/{r['repositoryName']}" for r in page["repositories"])
         under = prefix.strip("/")
         return sorted(n for n in names if not under or n.startswith(under + "/"))
 

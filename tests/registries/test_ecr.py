@@ -9,6 +9,8 @@ driven through botocore's Stubber with response shapes from the ECR API referenc
 
 from __future__ import annotations
 
+import ast
+import base64
 import hashlib
 import json
 import os
@@ -24,7 +26,7 @@ from moto import mock_aws
 
 from ci_env import secrets
 from ci_env.errors import AuthError, NotFoundError, UsageError
-from ci_env.registries import ecr, ecr_public
+from ci_env.registries import _aws, ecr, ecr_public
 from ci_env.registries.base import (
     DOCKER_MANIFEST,
     OCI_INDEX,
@@ -337,16 +339,18 @@ def test_login_password_comes_from_get_authorization_token(moto: Any) -> None:
 
 # --- ECR Public (Stubber: moto has no ECR Public) -------------------------------------------
 
+ACME_REGISTRIES = {"registries": [
+    {"registryId": ACCOUNT, "registryArn": "arn:aws:ecr-public::1:registry/1",
+     "registryUri": "public.ecr.aws/acme", "verified": True,
+     "aliases": [{"name": "acme", "status": "ACTIVE", "primaryRegistryAlias": True,
+                  "defaultRegistryAlias": True}]}]}  # fmt: skip
+
 
 def test_ecr_public_maps_alias_to_registry_and_untags(aws_env: None) -> None:
     backend = ecr_public.BACKEND("public.ecr.aws", OPTIONS)
     digest = "sha256:" + "3" * 64
     with Stubber(backend._client) as stub:
-        stub.add_response("describe_registries", {"registries": [
-            {"registryId": ACCOUNT, "registryArn": "arn:aws:ecr-public::1:registry/1",
-             "registryUri": "public.ecr.aws/acme", "verified": True,
-             "aliases": [{"name": "acme", "status": "ACTIVE", "primaryRegistryAlias": True,
-                          "defaultRegistryAlias": True}]}]})  # fmt: skip
+        stub.add_response("describe_registries", ACME_REGISTRIES)
         stub.add_response(
             "describe_images",
             {"imageDetails": [{"imageDigest": digest, "imageTags": ["b", "a"]}]},
@@ -427,3 +431,85 @@ def test_cli_detect_and_cleanup_against_moto_server(moto_server: str, tmp_path: 
     assert tags_of(client) == {shared: ["1.0"]}
     assert gone not in tags_of(client)
     assert "testing-secret-key" not in done.stdout + done.stderr
+
+
+# --- shared AWS code: no import circle, paging errors translated ------------------------------
+
+
+def test_ecr_does_not_import_ecr_public() -> None:
+    # ecr_public builds on ecr; the shared AWS code is in _aws, so the reverse import is gone.
+    tree = ast.parse(Path(ecr.__file__).read_text(encoding="utf-8"))
+    imported = {
+        name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom | ast.Import)
+        for name in ([alias.name for alias in node.names] + [getattr(node, "module", None) or ""])
+    }
+    assert not {name for name in imported if "ecr_public" in name}
+
+
+def test_ecr_public_login_password(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    public = boto3.client("ecr-public", region_name="us-east-1")
+    token = base64.b64encode(b"AWS:public-login-secret").decode()
+    asked: list[tuple[str, str]] = []
+
+    def client(service: str, region: str, options: BackendOptions) -> Any:
+        asked.append((service, region))
+        return public
+
+    monkeypatch.setattr(_aws, "client", client)
+    with Stubber(public) as stub:
+        stub.add_response(
+            "get_authorization_token",
+            {"authorizationData": {"authorizationToken": token, "expiresAt": datetime.now(UTC)}},
+        )
+        assert ecr.ecr_login_password("public.ecr.aws") == ("AWS", "public-login-secret")
+    assert asked == [("ecr-public", "us-east-1")]
+    assert secrets.redact("x public-login-secret y") == "x *** y"
+
+
+def test_paging_errors_are_translated_with_the_kinds_permissions(aws_env: None) -> None:
+    backend = ecr.BACKEND(HOST, OPTIONS)
+    with Stubber(backend._client) as stub:
+        stub.add_client_error(
+            "describe_repositories", "AccessDeniedException", "no", http_status_code=400
+        )
+        with pytest.raises(AuthError) as caught:
+            backend.list_repositories("")
+    assert "ecr:DescribeRepositories" in caught.value.hint
+    public = ecr_public.BACKEND("public.ecr.aws", OPTIONS)
+    with Stubber(public._client) as stub:
+        stub.add_client_error(
+            "describe_registries", "AccessDeniedException", "no", http_status_code=400
+        )
+        with pytest.raises(AuthError) as denied:
+            public.list_repositories("")
+    assert "ecr-public:DescribeRegistries" in denied.value.hint
+
+
+def test_ecr_public_errors_name_the_ecr_public_permissions(aws_env: None) -> None:
+    backend = ecr_public.BACKEND("public.ecr.aws", OPTIONS)
+    with Stubber(backend._client) as stub:
+        stub.add_response("describe_registries", ACME_REGISTRIES)
+        stub.add_client_error(
+            "describe_images", "AccessDeniedException", "no", http_status_code=400
+        )
+        with pytest.raises(AuthError) as caught:
+            backend.list_images("acme/app")
+    assert "ecr-public:DescribeImages" in caught.value.hint
+
+
+def test_a_bug_while_paging_is_not_dressed_as_an_aws_error(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = ecr.BACKEND(HOST, OPTIONS)
+
+    def broken(**kwargs: Any) -> Iterator[dict[str, Any]]:
+        raise KeyError("a bug")
+        yield {}
+
+    paginator = backend._client.get_paginator("describe_images")
+    monkeypatch.setattr(paginator, "paginate", broken)
+    monkeypatch.setattr(backend._client, "get_paginator", lambda name: paginator)
+    with pytest.raises(KeyError, match="a bug"):
+        backend.list_images("app")
