@@ -183,7 +183,7 @@ def parse(text: str, *, allow_tag: bool = True) -> Reference:
 
 
 def _looks_like_host(text: str) -> bool:
-    name = text.split(":", 1)[0]
+    name = split_port(text)[0]
     return "." in name or name == "localhost" or text.startswith("[")
 
 

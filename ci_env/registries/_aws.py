@@ -24,7 +24,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
-from ci_env import secrets
+from ci_env import reference, secrets
 from ci_env.errors import AuthError, CiEnvError, NotFoundError, RegistryError, UsageError
 from ci_env.registries.base import (
     INDEX_MEDIA_TYPES,
@@ -228,7 +228,7 @@ def public_login_password() -> tuple[str, str]:
     """(username, password) for public.ecr.aws from ECR Public's GetAuthorizationToken."""
     public = client("ecr-public", ECR_PUBLIC_REGION, BackendOptions())
     answer = call(
-        "GetAuthorizationToken for public.ecr.aws",
+        f"GetAuthorizationToken for {reference.ECR_PUBLIC}",
         "ecr-public:GetAuthorizationToken and sts:GetServiceBearerToken",
         public.get_authorization_token,
     )

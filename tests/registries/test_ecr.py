@@ -468,35 +468,41 @@ def test_ecr_public_login_password(aws_env: None, monkeypatch: pytest.MonkeyPatc
     assert secrets.redact("x public-login-secret y") == "x *** y"
 
 
-def test_paging_errors_are_translated_with_the_kinds_permissions(aws_env: None) -> None:
-    backend = ecr.BACKEND(HOST, OPTIONS)
+@pytest.mark.parametrize(
+    ("host", "method", "argument", "refused", "permission"),
+    [
+        (HOST, "list_repositories", "", "describe_repositories", "ecr:DescribeRepositories"),
+        (
+            "public.ecr.aws",
+            "list_repositories",
+            "",
+            "describe_registries",
+            "ecr-public:DescribeRegistries",
+        ),
+        (
+            "public.ecr.aws",
+            "list_images",
+            "acme/app",
+            "describe_images",
+            "ecr-public:DescribeImages",
+        ),
+    ],
+)
+def test_refusals_while_paging_name_the_kinds_permissions(
+    aws_env: None, host: str, method: str, argument: str, refused: str, permission: str
+) -> None:
+    backend = (
+        ecr_public.BACKEND(host, OPTIONS)
+        if host == "public.ecr.aws"
+        else ecr.BACKEND(host, OPTIONS)
+    )
     with Stubber(backend._client) as stub:
-        stub.add_client_error(
-            "describe_repositories", "AccessDeniedException", "no", http_status_code=400
-        )
+        if refused == "describe_images":  # the alias is looked up first
+            stub.add_response("describe_registries", ACME_REGISTRIES)
+        stub.add_client_error(refused, "AccessDeniedException", "no", http_status_code=400)
         with pytest.raises(AuthError) as caught:
-            backend.list_repositories("")
-    assert "ecr:DescribeRepositories" in caught.value.hint
-    public = ecr_public.BACKEND("public.ecr.aws", OPTIONS)
-    with Stubber(public._client) as stub:
-        stub.add_client_error(
-            "describe_registries", "AccessDeniedException", "no", http_status_code=400
-        )
-        with pytest.raises(AuthError) as denied:
-            public.list_repositories("")
-    assert "ecr-public:DescribeRegistries" in denied.value.hint
-
-
-def test_ecr_public_errors_name_the_ecr_public_permissions(aws_env: None) -> None:
-    backend = ecr_public.BACKEND("public.ecr.aws", OPTIONS)
-    with Stubber(backend._client) as stub:
-        stub.add_response("describe_registries", ACME_REGISTRIES)
-        stub.add_client_error(
-            "describe_images", "AccessDeniedException", "no", http_status_code=400
-        )
-        with pytest.raises(AuthError) as caught:
-            backend.list_images("acme/app")
-    assert "ecr-public:DescribeImages" in caught.value.hint
+            getattr(backend, method)(argument)
+    assert permission in caught.value.hint
 
 
 def test_a_bug_while_paging_is_not_dressed_as_an_aws_error(

@@ -3,7 +3,6 @@ caching and refresh-once. Reading the Docker config is tested in tests/test_cred
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 
@@ -19,16 +18,6 @@ from tests.support import images
 from tests.support.registry import LocalRegistry
 
 FAST = BackendOptions(max_attempts=2, max_retry_seconds=2, timeout=10)
-
-
-def write_config(directory: Path, data: dict[str, object]) -> str:
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "config.json").write_text(json.dumps(data))
-    return str(directory)
-
-
-def basic(user: str, password: str) -> str:
-    return base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 def test_parse_challenge() -> None:
@@ -87,10 +76,9 @@ def test_identity_token_uses_refresh_grant(token_registry: LocalRegistry, tmp_pa
     server = token_registry.token_server
     assert server is not None
     server.refresh_tokens["refresh-abc-123"] = "ci"
-    config = write_config(
-        tmp_path, {"auths": {token_registry.host: {"identitytoken": "refresh-abc-123"}}}
-    )
-    client = RegistryClient(token_registry.host, BackendOptions(docker_config=config))
+    entry = {"auths": {token_registry.host: {"identitytoken": "refresh-abc-123"}}}
+    (tmp_path / "config.json").write_text(json.dumps(entry))
+    client = RegistryClient(token_registry.host, BackendOptions(docker_config=str(tmp_path)))
     assert client.tags("grp/app") == ["v1"]
     assert server.requests["POST"] >= 1
 
