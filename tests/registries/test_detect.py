@@ -96,6 +96,12 @@ def test_ci_registry_host_means_gitlab() -> None:
     assert not same_host("gitlab.example.com:5050", "gitlab.example.com:443")
 
 
+def test_same_host_drops_the_port_of_an_ipv6_literal_too() -> None:
+    assert same_host("[::1]:5050", "[::1]")
+    assert same_host("[::1]:5050", "http://[::1]:5050/")
+    assert not same_host("[::1]:5050", "[::1]:443")
+
+
 def test_loaded_kinds_keep_registration_order() -> None:
     names = [kind for kind, _ in loaded_kinds()]
     assert names == [kind for kind in KINDS if kind in names]
