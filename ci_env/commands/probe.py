@@ -18,9 +18,11 @@ from dataclasses import asdict, dataclass
 from ci_env import reference, secrets, untrusted
 from ci_env.backend_options import add_backend_arguments, backend_options, choose_kind
 from ci_env.errors import AuthError, CiEnvError, NotFoundError, RegistryError
-from ci_env.registries.base import Backend, BackendOptions
+from ci_env.oci import OCI_CONFIG, OCI_EMPTY, OCI_MANIFEST, new_oci_manifest
+from ci_env.options import BackendOptions
+from ci_env.registries.base import Backend
 from ci_env.registries.default import DistributionBackend
-from ci_env.registry.client import RegistryClient, new_oci_manifest
+from ci_env.registry.client import RegistryClient
 
 NAME = "probe"
 HELP = "check live what ci-env can do in a repository (read-only unless --write)"
@@ -37,10 +39,7 @@ examples:
 """
 
 IMPOSSIBLE_DIGEST = "sha256:" + "0" * 64
-PROBE_CONFIG = "application/vnd.oci.image.config.v1+json"
 ARTIFACT_TYPE = "application/vnd.ci-env.probe.v1+json"
-EMPTY_CONFIG = "application/vnd.oci.empty.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
 @dataclass
@@ -114,7 +113,7 @@ class Prober:
     def push_image(self) -> str:
         config = json.dumps({"config": {"Labels": {"io.ci-env.probe": self.scratch}}}).encode()
         self.client.upload_blob(self.repository, config)
-        body = new_oci_manifest(config, PROBE_CONFIG)
+        body = new_oci_manifest(config, OCI_CONFIG)
         self.image = self.client.put_manifest(self.repository, self.scratch, body, OCI_MANIFEST)
         self.client.put_manifest(self.repository, self.scratch + "-keep", body, OCI_MANIFEST)
         return f"{self.scratch} and {self.scratch}-keep -> {self.image}"
@@ -134,7 +133,7 @@ class Prober:
         self.client.upload_blob(self.repository, empty)
         data = json.dumps({"probe": self.scratch}).encode()
         layer = self.client.upload_blob(self.repository, data)
-        body = json.loads(new_oci_manifest(empty, EMPTY_CONFIG, ARTIFACT_TYPE))
+        body = json.loads(new_oci_manifest(empty, OCI_EMPTY, ARTIFACT_TYPE))
         body["layers"] = [{"mediaType": ARTIFACT_TYPE, "digest": layer, "size": len(data)}]
         subject = self.client.head(self.repository, self.image)
         size = subject.size if subject else 0

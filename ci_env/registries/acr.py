@@ -23,9 +23,10 @@ from urllib.parse import quote
 
 from ci_env import secrets, timeparse
 from ci_env.errors import AuthError, RegistryError
+from ci_env.options import BackendOptions
 from ci_env.registries import _native_http
 from ci_env.registries._native_http import TagRow
-from ci_env.registries.base import BackendOptions, Description, Image, NativeOption
+from ci_env.registries.base import Description, Image, NativeOption
 from ci_env.registries.default import DistributionBackend
 from ci_env.registry import responses
 from ci_env.registry.auth import Credentials

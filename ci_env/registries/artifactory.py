@@ -15,8 +15,9 @@ from typing import ClassVar
 from urllib.parse import quote
 
 from ci_env.errors import NotFoundError, RegistryError, UsageError
+from ci_env.options import BackendOptions
 from ci_env.registries import _native_http
-from ci_env.registries.base import BackendOptions, Description, NativeOption
+from ci_env.registries.base import Description, NativeOption
 from ci_env.registries.default import DistributionBackend
 from ci_env.registry.transport import Transport
 

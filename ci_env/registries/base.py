@@ -14,12 +14,14 @@ from __future__ import annotations
 import enum
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
 
-from ci_env.errors import CiEnvError, NotFoundError, RegistryError
+from ci_env.errors import CiEnvError, NotFoundError
+from ci_env.oci import Manifest, ensure_still_at
+from ci_env.options import BackendOptions
 
 
 @dataclass(frozen=True)
@@ -54,21 +56,6 @@ class Description:
 
 
 @dataclass(frozen=True)
-class BackendOptions:
-    """Everything a backend may know; built by the settings loader, never from os.environ here."""
-
-    docker_config: str | None = None  # directory holding config.json (registry credentials)
-    insecure_registries: frozenset[str] = frozenset()  # hosts where plain http is allowed
-    timeout: float = 30.0  # seconds per request
-    max_attempts: int = 5  # per request, retries included
-    max_retry_seconds: float = 120.0  # total time one request may spend retrying
-    max_requests_per_second: float | None = None  # global limiter; None = backend default
-    native: Mapping[str, str] = field(default_factory=dict)  # NativeOption values by name
-    api_urls: Mapping[str, str] = field(default_factory=dict)  # e.g. github/gitlab API base URLs
-    user_agent: str = "ci-env"
-
-
-@dataclass(frozen=True)
 class Image:
     """One manifest digest in a repository with every tag that points at it.
 
@@ -87,22 +74,6 @@ class Image:
     @property
     def time(self) -> datetime | None:
         return self.pushed or self.created
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """What the digest graph needs to know about one manifest."""
-
-    digest: str
-    media_type: str
-    children: tuple[str, ...] = ()  # manifests an index/list references
-    subject: str | None = None  # OCI `subject` digest (this manifest is a referrer)
-    config_digest: str | None = None
-    artifact_type: str = ""
-
-    @property
-    def is_index(self) -> bool:
-        return self.media_type in INDEX_MEDIA_TYPES
 
 
 class OpKind(enum.StrEnum):
@@ -127,14 +98,6 @@ class OpResult:
     @property
     def ok(self) -> bool:
         return self.error is None
-
-
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-INDEX_MEDIA_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
-MANIFEST_ACCEPT = (OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST)
 
 
 class Backend(ABC):
@@ -253,18 +216,6 @@ class Backend(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release pooled connections."""
-
-
-def ensure_still_at(repository: str, tag: str, planned: str, current: str | None) -> None:
-    """NotFoundError when the tag is gone (done); RegistryError when it points elsewhere than
-    planned: it was pushed again since the plan was made, someone's new image, left alone."""
-    if current is None:
-        raise NotFoundError(f"tag {repository}:{tag} is already gone", status=404)
-    if current != planned:
-        raise RegistryError(
-            f"tag {repository}:{tag} moved: it now points at {current}, not {planned}",
-            "it was pushed again after the plan was made; left alone — run cleanup again",
-        )
 
 
 def first_pattern_match(patterns: Iterable[str], host: str) -> bool:

@@ -17,15 +17,10 @@ from datetime import datetime
 from typing import ClassVar
 
 from ci_env.errors import NotFoundError, UnsupportedError
-from ci_env.registries.base import (
-    OCI_MANIFEST,
-    Backend,
-    BackendOptions,
-    Description,
-    Image,
-    Manifest,
-)
-from ci_env.registry.client import Descriptor, RegistryClient
+from ci_env.oci import OCI_MANIFEST, Descriptor, Manifest
+from ci_env.options import BackendOptions
+from ci_env.registries.base import Backend, Description, Image
+from ci_env.registry.client import RegistryClient
 from ci_env.registry.untag import UntagLadder, untag_by_throwaway
 
 logger = logging.getLogger(__name__)

@@ -23,9 +23,10 @@ from urllib.parse import urlsplit
 import requests
 
 from ci_env.errors import CiEnvError
+from ci_env.options import BackendOptions
 from ci_env.reference import api_host
 from ci_env.registries import KINDS, backend_class
-from ci_env.registries.base import Backend, BackendOptions, first_pattern_match
+from ci_env.registries.base import Backend, first_pattern_match
 from ci_env.registry import responses
 from ci_env.registry.auth import parse_challenge
 from ci_env.registry.transport import Transport, host_without_port

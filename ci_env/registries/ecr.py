@@ -18,17 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from ci_env import lazy, secrets
 from ci_env.errors import AuthError, NotFoundError, RegistryError, UsageError
-from ci_env.registries.base import (
-    MANIFEST_ACCEPT,
-    Backend,
-    BackendOptions,
-    Description,
-    Image,
-    Manifest,
-    Operation,
-    OpKind,
-    OpResult,
-)
+from ci_env.oci import MANIFEST_ACCEPT, Manifest, parse_manifest
+from ci_env.options import BackendOptions
+from ci_env.registries.base import Backend, Description, Image, Operation, OpKind, OpResult
 
 if TYPE_CHECKING:
     from ci_env.registries import _aws
@@ -177,7 +169,7 @@ class EcrBackend(Backend):
         )
         for image in answer.get("images") or ():
             media = str(image.get("imageManifestMediaType") or "")
-            return _aws.parse_manifest(digest, str(image["imageManifest"]), media)
+            return parse_manifest(str(image["imageManifest"]), digest, media)
         failure = (answer.get("failures") or [{}])[0]
         code = str(failure.get("failureCode") or "")
         if code in ("ImageNotFound", ""):

@@ -19,7 +19,8 @@ from typing import ClassVar
 
 from ci_env import lazy, secrets
 from ci_env.errors import NotFoundError, RegistryError, UsageError
-from ci_env.registries.base import BackendOptions, Description, Image, NativeOption
+from ci_env.options import BackendOptions
+from ci_env.registries.base import Description, Image, NativeOption
 from ci_env.registries.default import DistributionBackend
 from ci_env.registry.untag import still_at, throwaway_manifest
 

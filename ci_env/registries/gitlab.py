@@ -21,7 +21,8 @@ import requests
 
 from ci_env import lazy, secrets, timeparse
 from ci_env.errors import AuthError, CiEnvError, NotFoundError, RegistryError, UsageError
-from ci_env.registries.base import BackendOptions, Description, Image, NativeOption
+from ci_env.options import BackendOptions
+from ci_env.registries.base import Description, Image, NativeOption
 from ci_env.registries.default import DistributionBackend
 
 if TYPE_CHECKING:

@@ -27,10 +27,11 @@ import requests
 
 from ci_env import secrets, timeparse
 from ci_env.errors import CiEnvError, NotFoundError, RegistryError, UsageError
+from ci_env.options import BackendOptions
 from ci_env.registries import _native_http
 from ci_env.registries._native import NativeBackend
 from ci_env.registries._native_http import ApiClient, ApiTransport, Hints
-from ci_env.registries.base import Backend, BackendOptions, Description, Image, NativeOption
+from ci_env.registries.base import Backend, Description, Image, NativeOption
 from ci_env.registries.default import DistributionBackend
 from ci_env.registry.client import RegistryClient
 

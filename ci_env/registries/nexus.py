@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ci_env.registries.base import BackendOptions, Description
+from ci_env.options import BackendOptions
+from ci_env.registries.base import Description
 from ci_env.registries.default import DistributionBackend
 from ci_env.registry.transport import Transport
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ci_env.registries.base import BackendOptions, Image, Operation, OpKind
+from ci_env.options import BackendOptions
+from ci_env.registries.base import Image, Operation, OpKind
 from ci_env.registries.default import DistributionBackend
 from tests.support import images
 from tests.support.registry import LocalRegistry

@@ -13,9 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from ci_env.errors import UsageError
+from ci_env.options import BackendOptions
 from ci_env.reference import parse
 from ci_env.registries import KINDS
-from ci_env.registries.base import BackendOptions
 from ci_env.registries.detect import by_host, detect, loaded_kinds, same_host
 
 TABLE = [

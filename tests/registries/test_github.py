@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from ci_env.errors import AuthError, NotFoundError, RegistryError
+from ci_env.options import BackendOptions
 from ci_env.registries import _github_api as github_api
 from ci_env.registries import github
-from ci_env.registries.base import BackendOptions, Operation, OpKind, first_pattern_match
+from ci_env.registries.base import Operation, OpKind, first_pattern_match
 from tests.fakes.github_api import TOKEN, FakeGitHub
 from tests.support.images import (
     EPOCH,

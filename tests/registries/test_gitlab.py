@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from ci_env.errors import AuthError, NotFoundError, RegistryError, UsageError
+from ci_env.options import BackendOptions
 from ci_env.registries import gitlab
-from ci_env.registries.base import BackendOptions, Operation, OpKind, first_pattern_match
+from ci_env.registries.base import Operation, OpKind, first_pattern_match
 from tests.fakes.gitlab_api import ACCESS_TOKEN, JOB_TOKEN, FakeGitLab, GitLabRegistry
 from tests.support.images import EPOCH, list_tags, push_image, push_index, seed_bulk, tag
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import responses
 
-from ci_env.registries.base import BackendOptions
+from ci_env.options import BackendOptions
 from ci_env.registries.default import DistributionBackend
 from ci_env.registries.nexus import NexusBackend
 from tests.registries.distribution_kinds import untag_by_throwaway_then_delete

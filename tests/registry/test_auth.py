@@ -13,7 +13,7 @@ import responses
 
 from ci_env import secrets
 from ci_env.errors import AuthError, RegistryError, UsageError
-from ci_env.registries.base import BackendOptions
+from ci_env.options import BackendOptions
 from ci_env.registry.auth import Credentials, check_credentials, load_credentials, parse_challenge
 from ci_env.registry.client import RegistryClient
 from tests.support import images
