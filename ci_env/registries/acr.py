@@ -130,6 +130,8 @@ class AcrBackend(DistributionBackend):
     kind: ClassVar[str] = "acr"
     host_patterns: ClassVar[tuple[str, ...]] = (r"[a-z0-9-]+\.azurecr\.(io|cn|us)",)
     try_delete_tag: ClassVar[bool] = False  # the ACR tag API is the documented untag
+    untags_natively: ClassVar[bool] = True
+    lists_natively: ClassVar[bool] = True
     native_options: ClassVar[tuple[NativeOption, ...]] = (
         NativeOption(
             "azure-client-id",

@@ -25,6 +25,7 @@ from ci_env.registry.transport import Transport
 class ArtifactoryBackend(DistributionBackend):
     kind: ClassVar[str] = "artifactory"
     host_patterns: ClassVar[tuple[str, ...]] = (r".*\.jfrog\.io", r"artifactory\..*")
+    untags_natively: ClassVar[bool] = True
     native_options: ClassVar[tuple[NativeOption, ...]] = (
         NativeOption(
             "artifactory-repository",

@@ -113,6 +113,8 @@ class Backend(ABC):
     # True when deleting an index also deletes its children no other artifact references
     # (Harbor): an index holding a needed digest must then be untagged, never deleted.
     delete_cascades: ClassVar[bool] = False
+    # Operations one `apply` call takes: more than 1 only where `apply` is a batch API (ECR).
+    batch_size: ClassVar[int] = 1
 
     def __init__(self, registry: str, options: BackendOptions) -> None:
         self.registry = registry  # host[:port] as in the reference (docker.io normalised)
@@ -189,7 +191,8 @@ class Backend(ABC):
         """Delete the manifest `digest` (every tag on it goes). NotFoundError = already gone."""
 
     def apply(self, repository: str, ops: Sequence[Operation]) -> Iterator[OpResult]:
-        """Carry out operations; backends with a batch API override this. AuthError propagates."""
+        """Carry out operations; backends with a batch API override this and declare their
+        `batch_size`. AuthError propagates."""
         for op in ops:
             yield self._apply_one(repository, op)
 

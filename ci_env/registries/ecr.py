@@ -101,6 +101,7 @@ class EcrBackend(Backend):
         r"\d{12}\.dkr[.-]ecr(-fips)?\.[a-z0-9-]+\.(amazonaws\.com(\.cn)?|amazonaws\.eu|on\.aws)",
     )
     lists_untagged = True
+    batch_size = _aws.BATCH_SIZE  # `apply` sends BatchDeleteImage calls
     service = "ecr"
 
     def __init__(self, registry: str, options: BackendOptions) -> None:

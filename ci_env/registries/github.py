@@ -69,6 +69,7 @@ class GithubBackend(DistributionBackend):
     )
     lists_untagged: ClassVar[bool] = True
     try_delete_tag: ClassVar[bool] = False  # GHCR answers 405
+    lists_natively: ClassVar[bool] = True
     deletes_per_minute: ClassVar[float] = 180.0
     # How long a freshly pushed throwaway may take to show up as a version.
     version_wait: ClassVar[tuple[float, ...]] = (0.5, 1.0, 2.0, 4.0)

@@ -117,6 +117,7 @@ class GitlabBackend(DistributionBackend):
         ),
     )
     list_workers: ClassVar[int] = 8
+    lists_natively: ClassVar[bool] = True
 
     def __init__(self, registry: str, options: BackendOptions) -> None:
         super().__init__(registry, options)

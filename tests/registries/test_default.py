@@ -74,6 +74,7 @@ def test_manifest_graph_and_referrers(registry: LocalRegistry, tmp_path: Path) -
 
 def test_native_untag_hook_is_used(registry: LocalRegistry, tmp_path: Path) -> None:
     class WithNative(DistributionBackend):
+        untags_natively = True
         calls: list[str] = []
 
         def native_untag(self, repository: str, tag: str) -> str:
@@ -85,7 +86,7 @@ def test_native_untag_hook_is_used(registry: LocalRegistry, tmp_path: Path) -> N
     digest = images.push_image(registry, "grp/app", "v1", via="http")
     config = registry.write_docker_config(tmp_path / "docker")
     backend = WithNative(registry.host, BackendOptions(docker_config=str(config)))
-    assert backend.has_native_untag()
+    assert backend.untags_natively
     assert backend.untag("grp/app", "v1", digest) == "native API"
     assert WithNative.calls == ["v1"]
-    assert not DistributionBackend(registry.host, BackendOptions()).has_native_untag()
+    assert not DistributionBackend(registry.host, BackendOptions()).untags_natively
