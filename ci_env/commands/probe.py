@@ -19,9 +19,7 @@ from ci_env import reference, secrets, untrusted
 from ci_env.backend_options import add_backend_arguments, backend_options, choose_kind
 from ci_env.errors import AuthError, CiEnvError, NotFoundError, RegistryError
 from ci_env.oci import OCI_CONFIG, OCI_EMPTY, OCI_MANIFEST, new_oci_manifest
-from ci_env.options import BackendOptions
 from ci_env.registries.base import Backend
-from ci_env.registries.default import DistributionBackend
 from ci_env.registry.client import RegistryClient
 
 NAME = "probe"
@@ -38,7 +36,6 @@ examples:
   ci-env probe ghcr.io/acme/app --write --json
 """
 
-IMPOSSIBLE_DIGEST = "sha256:" + "0" * 64
 ARTIFACT_TYPE = "application/vnd.ci-env.probe.v1+json"
 
 
@@ -102,13 +99,7 @@ class Prober:
         return f"{images[0].tags[0]} -> {manifest.media_type}"
 
     def dry_delete(self) -> str:
-        if not isinstance(self.backend, DistributionBackend):
-            return f"not checked dry: deletes go through {self.backend.description.delete}"
-        try:
-            self.client.delete_manifest(self.repository, IMPOSSIBLE_DIGEST)
-        except NotFoundError:
-            return "DELETE by digest allowed (404 for a digest that does not exist)"
-        return "DELETE by digest allowed"
+        return self.backend.dry_delete(self.repository)
 
     def push_image(self) -> str:
         config = json.dumps({"config": {"Labels": {"io.ci-env.probe": self.scratch}}}).encode()
@@ -166,12 +157,6 @@ class Prober:
                     self.checks.append(Check("clean up", False, error.render()))
 
 
-def registry_client(backend: Backend, registry: str, options: BackendOptions) -> RegistryClient:
-    if isinstance(backend, DistributionBackend):
-        return backend.client
-    return RegistryClient(registry, options)
-
-
 def render(repo: str, kind: str, checks: list[Check]) -> str:
     width = max(len(check.name) for check in checks)
     lines = [f"{repo} ({kind})"]
@@ -187,8 +172,7 @@ def run(args: argparse.Namespace) -> int:
     options = backend_options(args)
     found = choose_kind(args, ref.registry, options, probe_unknown=args.probe)
     backend = found.backend(ref.registry, options)
-    client = registry_client(backend, ref.registry, options)
-    prober = Prober(backend, client, ref.repository)
+    prober = Prober(backend, backend.registry_api(), ref.repository)
     try:
         prober.check("authenticate", prober.authenticate)
         prober.check("list tags", prober.list)

@@ -22,6 +22,7 @@ from typing import ClassVar
 from ci_env.errors import CiEnvError, NotFoundError
 from ci_env.oci import Manifest, ensure_still_at
 from ci_env.options import BackendOptions
+from ci_env.registry.client import RegistryClient
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,18 @@ class Backend(ABC):
         registry still lists without a manifest behind them; returns the tags removed.
         Default: nothing (registries that delete tags and manifests together)."""
         return []
+
+    # --- what `ci-env probe` checks -------------------------------------------------------
+
+    def registry_api(self) -> RegistryClient:
+        """The Docker Registry API of this host, for `ci-env probe` (authenticate, push
+        scratch manifests). Default: a client of its own, credentials from the Docker config."""
+        return RegistryClient(self.registry, self.options)
+
+    def dry_delete(self, repository: str) -> str:
+        """What a delete here is allowed to do, found without deleting anything. Default: not
+        checked (a native delete API has no harmless form)."""
+        return f"not checked dry: deletes go through {self.description.delete}"
 
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release pooled connections."""

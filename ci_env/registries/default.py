@@ -25,6 +25,8 @@ from ci_env.registry.untag import UntagLadder, untag_by_throwaway
 
 logger = logging.getLogger(__name__)
 
+IMPOSSIBLE_DIGEST = "sha256:" + "0" * 64  # the dry delete's target: no manifest hashes to it
+
 
 class DistributionBackend(Backend):
     """The Docker Registry API backend; thread-safe; one instance per registry and run."""
@@ -122,6 +124,20 @@ class DistributionBackend(Backend):
 
     def image_revision(self, repository: str, image: Image) -> str | None:
         return image.revision or self.client.image_revision(repository, image.digest)
+
+    # --- probing ------------------------------------------------------------------------
+
+    def registry_api(self) -> RegistryClient:
+        return self.client
+
+    def dry_delete(self, repository: str) -> str:
+        """`DELETE` of a digest that cannot exist: 404 MANIFEST_UNKNOWN means deletes are
+        allowed, 401/403 denied and 405 disabled (raised), and nothing is touched."""
+        try:
+            self.client.delete_manifest(repository, IMPOSSIBLE_DIGEST)
+        except NotFoundError:
+            return "DELETE by digest allowed (404 for a digest that does not exist)"
+        return "DELETE by digest allowed"
 
     # --- deleting -----------------------------------------------------------------------
 

@@ -90,3 +90,14 @@ def test_native_untag_hook_is_used(registry: LocalRegistry, tmp_path: Path) -> N
     assert backend.untag("grp/app", "v1", digest) == "native API"
     assert WithNative.calls == ["v1"]
     assert not DistributionBackend(registry.host, BackendOptions()).untags_natively
+
+
+def test_probe_hooks_share_the_client_and_delete_nothing(
+    registry: LocalRegistry, tmp_path: Path
+) -> None:
+    digest = images.push_image(registry, "grp/app", "v1", via="http")
+    backend = backend_for(registry, tmp_path)
+    assert backend.registry_api() is backend.client
+    dry = backend.dry_delete("grp/app")
+    assert dry == "DELETE by digest allowed (404 for a digest that does not exist)"
+    assert backend.resolve("grp/app", "v1") == digest
