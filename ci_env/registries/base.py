@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
@@ -54,6 +54,14 @@ class Description:
     login: str = "ok"
     oci_artifacts: str = "ok"
     cleanup: str = "ok"
+
+
+@dataclass(frozen=True)
+class V2Answer:
+    """A registry's anonymous `GET /v2/` answer, as `--probe` shows it to each kind."""
+
+    headers: Mapping[str, str]  # case-insensitive, as the response has them
+    realm: str = ""  # the path of the Bearer challenge's realm ("" without one)
 
 
 @dataclass(frozen=True)
@@ -122,9 +130,16 @@ class Backend(ABC):
         self.options = options
 
     @classmethod
-    def probe(cls, registry: str, options: BackendOptions) -> bool:
-        """For an unknown host with `--probe`: does the live registry look like this kind?"""
-        return False
+    def recognize(cls, answer: V2Answer) -> str | None:
+        """For an unknown host with `--probe`: the evidence (for `ci-env detect`'s "why") that
+        the anonymous `GET /v2/` answer is this kind's; None when it is not. Default: None."""
+        return None
+
+    @classmethod
+    def probe(cls, registry: str, options: BackendOptions) -> str | None:
+        """Where no kind recognized the `/v2/` answer: ask the live registry something of this
+        kind's own; the evidence, or None. Default: None (no request)."""
+        return None
 
     def list_repositories(self, prefix: str) -> list[str]:
         """Repositories under `prefix` (for `REPO/*`). Default: not possible."""
