@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
 
-from ci_env.errors import CiEnvError, NotFoundError
+from ci_env.errors import AuthError, CiEnvError, NotFoundError
 from ci_env.oci import Manifest, ensure_still_at
 from ci_env.options import BackendOptions
 from ci_env.registry.client import RegistryClient
@@ -221,9 +221,9 @@ class Backend(ABC):
                 method = self.delete(repository, op.digest)
         except NotFoundError:
             return OpResult(op, already_gone=True)
+        except AuthError:
+            raise  # stops the run
         except CiEnvError as error:
-            if error.exit_code == 3:
-                raise
             return OpResult(op, error=error)
         return OpResult(op, method=method)
 
