@@ -31,8 +31,6 @@ from ci_env.registries.base import Operation, OpKind, OpResult
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 100  # BatchDeleteImage takes at most 100 image ids per call (API reference)
-
 _AUTH_CODES = frozenset(
     {
         "AccessDenied",
@@ -112,7 +110,7 @@ def image_id(op: Operation) -> dict[str, str]:
     return {"imageDigest": op.digest}
 
 
-def chunks(ops: Sequence[Operation], size: int = BATCH_SIZE) -> Iterator[Sequence[Operation]]:
+def chunks(ops: Sequence[Operation], size: int) -> Iterator[Sequence[Operation]]:
     for start in range(0, len(ops), size):
         yield ops[start : start + size]
 

@@ -101,7 +101,7 @@ class EcrBackend(Backend):
         r"\d{12}\.dkr[.-]ecr(-fips)?\.[a-z0-9-]+\.(amazonaws\.com(\.cn)?|amazonaws\.eu|on\.aws)",
     )
     lists_untagged = True
-    batch_size = _aws.BATCH_SIZE  # `apply` sends BatchDeleteImage calls
+    batch_size = 100  # BatchDeleteImage takes at most 100 image ids per call (API reference)
     service = "ecr"
 
     def __init__(self, registry: str, options: BackendOptions) -> None:
@@ -213,7 +213,7 @@ class EcrBackend(Backend):
         with self._lock:
             media = dict(self._media)
         for wave in _aws.waves(ops, lambda digest: media.get((repository, digest), "")):
-            for chunk in _aws.chunks(wave):
+            for chunk in _aws.chunks(wave, self.batch_size):
                 yield from self._batch(repository, chunk)
 
     def _batch(self, repository: str, ops: Sequence[Operation]) -> list[OpResult]:
