@@ -41,8 +41,8 @@ if TYPE_CHECKING:
     from requests.sessions import _Settings
 
 from ci_env.errors import RegistryError
+from ci_env.options import BackendOptions
 from ci_env.reference import hostname
-from ci_env.registries.base import BackendOptions
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,8 @@ import responses
 
 from ci_env.credstore import Credentials
 from ci_env.errors import AuthError
-from ci_env.registries.base import DOCKER_MANIFEST, BackendOptions
+from ci_env.oci import DOCKER_MANIFEST
+from ci_env.options import BackendOptions
 from ci_env.registries.gar import GarBackend
 from ci_env.registries.gcr import GcrBackend
 
