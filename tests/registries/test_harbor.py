@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +20,9 @@ from ci_env.registries.base import Operation, OpKind, first_pattern_match
 from ci_env.registries.default import DistributionBackend
 from ci_env.registries.harbor import HarborBackend
 from tests.fakes.harbor_api import BASE_URL, MANIFEST_DIGEST, Artifact, FakeHarbor
+from tests.support.ports import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
 
 REPO = "proj/group/app"  # a nested repository: the `/` must be encoded twice
 INDEX = "sha256:" + "1" * 64
@@ -181,3 +187,21 @@ def test_a_broken_docker_config_is_a_usage_error(harbor: FakeHarbor, tmp_path: P
     options = _docker_config(tmp_path, "{not json")
     with pytest.raises(UsageError, match="cannot read the Docker config"):
         HarborBackend("harbor.fake.test", options).list_images(REPO)
+
+
+def test_cli_exits_3_naming_the_failing_helper(tmp_path: Path) -> None:
+    # Before the one reader, Harbor went on anonymously and failed elsewhere (here: exit 1).
+    (tmp_path / "config.json").write_text(json.dumps({"credsStore": "ci-env-missing-helper"}))
+    dead = f"127.0.0.1:{free_port()}"
+    result = subprocess.run(
+        [sys.executable, "-m", "ci_env", "cleanup", "--repo", f"{dead}/proj/app",
+         "--repo-container-registry", "harbor", "--repo-api-url", f"http://{dead}",
+         "--docker-config", str(tmp_path), "--keep-newer-than", "0s", "--delete-tag", "pr-.*",
+         "--dry-run"],
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
+             "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8"},
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    assert "credential helper failed" in result.stderr
+    assert "Traceback" not in result.stderr
