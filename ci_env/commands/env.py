@@ -8,7 +8,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -113,14 +113,16 @@ class Settings:
     provider: Provider
     tmp_root: str
     source_dir: str  # the Docker config to copy (`dockerconfig.config_dir`)
-    auth_config: dict[str, Any] | None  # DOCKER_AUTH_CONFIG, with --use-docker-auth-config
+    # DOCKER_AUTH_CONFIG, with --use-docker-auth-config (credentials: kept out of repr)
+    auth_config: dict[str, Any] | None = field(repr=False)
     login: bool
     options: BackendOptions  # for the logins; their docker_config is the job directory
     format: Format
     as_file: bool
     output: str | None
     github_env: str | None
-    existing: Mapping[str, str]  # the job's variables now: those already set are skipped
+    # The job's variables now (those already set are skipped); secrets among them: no repr.
+    existing: Mapping[str, str] = field(repr=False)
 
 
 def resolve(args: argparse.Namespace, env: Mapping[str, str], provider: Provider) -> Settings:

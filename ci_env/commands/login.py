@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ci_env import backend_options as backend_layer
@@ -62,7 +62,7 @@ class Settings:
     """One login, resolved from the options and the environment before anything is sent."""
 
     registry: str
-    source: LoginSource
+    source: LoginSource = field(repr=False)  # holds the password
     config_dir: Path
     options: BackendOptions
     verify: bool
