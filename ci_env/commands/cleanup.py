@@ -275,7 +275,8 @@ def _shard(text: str | None, env: Mapping[str, str]) -> str:
 
 
 def resolve(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
-    """The only reader of `args` and `env` in a cleanup run (files it names are read here too)."""
+    """All a cleanup run takes from `args` and `env`, read here (the policy files and a saved
+    plan too, in the order their errors showed before); nothing reads either later."""
     dry_run = bool(args.dry_run or settings.cienv_flag("DRY_RUN", env=env))
     if args.apply_plan and args.plan_out:
         raise UsageError("--apply-plan and --plan-out do not go together", "use one of them")
