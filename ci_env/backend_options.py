@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from ci_env import dockerconfig, secrets, settings
 from ci_env.errors import UsageError
-from ci_env.registries.base import BackendOptions, NativeOption
+from ci_env.options import BackendOptions
+from ci_env.registries.base import NativeOption
 from ci_env.registries.detect import Detection, detect, loaded_kinds
 
 logger = logging.getLogger(__name__)

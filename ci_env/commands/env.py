@@ -17,8 +17,8 @@ from ci_env import credstore, dockerconfig, formats, logins, providers, secrets,
 from ci_env.commands.login import LOGIN_DEFAULTS, add_insecure_argument
 from ci_env.errors import CiEnvError, UsageError
 from ci_env.formats import Format
+from ci_env.options import BackendOptions
 from ci_env.providers.base import LoginSource, Provider
-from ci_env.registries.base import BackendOptions
 
 NAME = "env"
 HELP = "make a per-job Docker config, log in from CI variables, print the job's variables"
