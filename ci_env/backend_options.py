@@ -1,9 +1,11 @@
 """The settings loader for registry backends: CLI options + environment -> `BackendOptions`.
 
 `add_backend_arguments(parser)` adds the shared registry options and one `--repo-<name>`
-option per `NativeOption` any backend declares; `backend_options(args)` resolves them with the
-project's precedence (option, `CIENV_<NAME>`, `WERF_<NAME>`, fallbacks — see settings.py) and
-registers every secret it reads. cleanup, detect and probe all use this pair.
+option per `NativeOption` any backend declares; `backend_options(args, env)` resolves them with
+the project's precedence (option, `CIENV_<NAME>`, `WERF_<NAME>`, fallbacks — see settings.py)
+and registers every secret it reads. It is the one builder of `BackendOptions`: cleanup, detect
+and probe use it with the shared options, login and env with their own defaults.
+`registry_settings(args, env)` adds what choosing a kind needs, resolved at the same time.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-from ci_env import secrets, settings
+from ci_env import dockerconfig, secrets, settings
 from ci_env.errors import UsageError
 from ci_env.options import BackendOptions
 from ci_env.registries.base import NativeOption
@@ -120,11 +122,9 @@ def container_registry_override(
 
 
 def docker_config_dir(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> str:
-    value = getattr(args, "docker_config", None) or settings.env_first(
-        "CIENV_DOCKER_CONFIG", "WERF_DOCKER_CONFIG", "DOCKER_CONFIG", env=env
-    )
-    home = (os.environ if env is None else env).get("HOME") or os.path.expanduser("~")
-    return value or os.path.join(home, ".docker")
+    """`dockerconfig.config_dir` for a command with a --docker-config option."""
+    source = settings.environ() if env is None else env
+    return str(dockerconfig.config_dir(getattr(args, "docker_config", None), source))
 
 
 def _api_urls(args: argparse.Namespace, env: Mapping[str, str] | None) -> dict[str, str]:
@@ -163,9 +163,13 @@ def _native_values(args: argparse.Namespace, env: Mapping[str, str] | None) -> d
 
 
 def backend_options(
-    args: argparse.Namespace, env: Mapping[str, str] | None = None
+    args: argparse.Namespace,
+    env: Mapping[str, str] | None = None,
+    *,
+    defaults: BackendOptions = _DEFAULTS,
 ) -> BackendOptions:
-    """Build `BackendOptions` from parsed args, then `CIENV_*`/`WERF_*` variables, then defaults."""
+    """Build `BackendOptions` from parsed args, then `CIENV_*`/`WERF_*` variables, then the
+    transport settings of `defaults` (a command without the options takes its own)."""
     insecure = list(getattr(args, "insecure_registry", None) or [])
     for name in ("INSECURE_REGISTRIES", "INSECURE_REGISTRY"):
         insecure += (settings.cienv(name, env=env) or "").replace(",", " ").split()
@@ -173,16 +177,16 @@ def backend_options(
     def number(attr: str, name: str, default: float | None) -> float | None:
         return _float(_setting(args, attr, name, env), name, default)
 
-    timeout = number("timeout", "TIMEOUT", _DEFAULTS.timeout)
-    attempts = number("max_attempts", "MAX_ATTEMPTS", _DEFAULTS.max_attempts)
-    retry = number("max_retry_seconds", "MAX_RETRY_SECONDS", _DEFAULTS.max_retry_seconds)
+    timeout = number("timeout", "TIMEOUT", defaults.timeout)
+    attempts = number("max_attempts", "MAX_ATTEMPTS", defaults.max_attempts)
+    retry = number("max_retry_seconds", "MAX_RETRY_SECONDS", defaults.max_retry_seconds)
     rate = number("max_requests_per_second", "MAX_REQUESTS_PER_SECOND", None)
     options = BackendOptions(
         docker_config=docker_config_dir(args, env),
         insecure_registries=frozenset(host.lower() for host in insecure),
-        timeout=_DEFAULTS.timeout if timeout is None else timeout,
-        max_attempts=_DEFAULTS.max_attempts if attempts is None else int(attempts),
-        max_retry_seconds=_DEFAULTS.max_retry_seconds if retry is None else retry,
+        timeout=defaults.timeout if timeout is None else timeout,
+        max_attempts=defaults.max_attempts if attempts is None else int(attempts),
+        max_retry_seconds=defaults.max_retry_seconds if retry is None else retry,
         max_requests_per_second=rate,
         native=_native_values(args, env),
         api_urls=_api_urls(args, env),
@@ -199,6 +203,40 @@ def _validate(options: BackendOptions) -> None:
         )
 
 
+@dataclass(frozen=True)
+class RegistrySettings:
+    """What talking to a registry needs, resolved once: options and the kind's evidence."""
+
+    options: BackendOptions
+    kind: str | None = None  # --repo-container-registry or its variables (None = auto)
+    gitlab_host: str | None = None  # CI_REGISTRY
+
+    def choose_kind(
+        self, registry: str, *, kind: str | None = None, probe_unknown: bool = False
+    ) -> Detection:
+        """Detect the kind for `registry`; `kind` (e.g. a saved plan's) wins over the setting."""
+        return detect(
+            registry,
+            override=kind or self.kind,
+            gitlab_host=self.gitlab_host,
+            probe_unknown=probe_unknown,
+            options=self.options,
+        )
+
+
+def registry_settings(
+    args: argparse.Namespace,
+    env: Mapping[str, str] | None = None,
+    options: BackendOptions | None = None,
+) -> RegistrySettings:
+    """`RegistrySettings` from args/env (with `options` when they are already built)."""
+    return RegistrySettings(
+        backend_options(args, env) if options is None else options,
+        container_registry_override(args, env),
+        settings.env_first("CI_REGISTRY", env=env),
+    )
+
+
 def choose_kind(
     args: argparse.Namespace,
     registry: str,
@@ -208,10 +246,5 @@ def choose_kind(
     env: Mapping[str, str] | None = None,
 ) -> Detection:
     """Detect the kind for `registry` with the override and `CI_REGISTRY` from args/env."""
-    return detect(
-        registry,
-        override=container_registry_override(args, env),
-        gitlab_host=settings.env_first("CI_REGISTRY", env=env),
-        probe_unknown=probe_unknown,
-        options=options,
-    )
+    found = registry_settings(args, env, options)
+    return found.choose_kind(registry, probe_unknown=probe_unknown)

@@ -15,11 +15,11 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ci_env import __version__, private_files
+from ci_env import __version__, private_files, settings
 from ci_env.errors import CiEnvError, UsageError
 
 logger = logging.getLogger(__name__)
@@ -31,6 +31,22 @@ CONFIG_FILE = "config.json"
 # sockets and exhausted inodes on buildx caches (werf #3255, #7305). Matched by exact name, not
 # by prefix, so `runtime.json` and the like are still copied.
 SKIP_NAMES = frozenset({"cli-plugins", "buildx", "machine", "desktop", "run", "mutagen", "scout"})
+
+
+# The Docker config directory as ci-env, then werf, then docker name it (first set wins).
+CONFIG_VARIABLES = ("CIENV_DOCKER_CONFIG", "WERF_DOCKER_CONFIG", "DOCKER_CONFIG")
+
+
+def named_config_dir(explicit: str | None, env: Mapping[str, str]) -> str | None:
+    """The directory --docker-config or a variable names; None when nothing names one."""
+    return explicit or settings.env_first(*CONFIG_VARIABLES, env=env)
+
+
+def config_dir(explicit: str | None, env: Mapping[str, str]) -> Path:
+    """The Docker config directory of every command: the one named, else ~/.docker."""
+    named = named_config_dir(explicit, env)
+    home = env.get("HOME") or os.path.expanduser("~")  # never raises, unlike Path.home()
+    return Path(named or Path(home) / ".docker")
 
 
 def create_job_dir(tmp_root: str | os.PathLike[str]) -> Path:

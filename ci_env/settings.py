@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from types import MappingProxyType
 
 from ci_env.errors import UsageError
 
@@ -18,6 +19,11 @@ _FALSE = frozenset({"", "0", "false", "no", "off", "n"})
 
 def environ() -> Mapping[str, str]:
     return os.environ
+
+
+def snapshot(env: Mapping[str, str]) -> Mapping[str, str]:
+    """A read-only copy of `env` as it is now, for an object that reads it later."""
+    return MappingProxyType(dict(env))
 
 
 def env_first(*names: str, env: Mapping[str, str] | None = None) -> str | None:

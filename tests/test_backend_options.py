@@ -14,6 +14,7 @@ from ci_env.backend_options import (
     choose_kind,
     container_registry_override,
     native_options,
+    registry_settings,
 )
 from ci_env.errors import UsageError
 from ci_env.registries.detect import loaded_kinds
@@ -95,3 +96,26 @@ def test_container_registry_override_and_choose_kind() -> None:
         parse(), "gitlab.example.com", opts, env={"CI_REGISTRY": "gitlab.example.com"}
     )
     assert found.kind == "gitlab"
+
+
+def test_a_command_without_the_transport_options_gives_its_own_defaults() -> None:
+    from ci_env.commands.login import LOGIN_DEFAULTS  # noqa: PLC0415
+
+    login = argparse.Namespace(insecure_registry=["Reg.example:5000"], docker_config=None)
+    opts = backend_options(login, {"HOME": "/home/u"}, defaults=LOGIN_DEFAULTS)
+    assert (opts.timeout, opts.max_attempts, opts.max_retry_seconds) == (20.0, 3, 60.0)
+    assert opts.insecure_registries == {"reg.example:5000"}
+    assert opts.docker_config == "/home/u/.docker"
+    tuned = backend_options(login, {"CIENV_TIMEOUT": "7"}, defaults=LOGIN_DEFAULTS)
+    assert tuned.timeout == 7.0
+    assert tuned.max_attempts == 3
+
+
+def test_registry_settings_choose_the_kind_once_resolved() -> None:
+    env = {"WERF_REPO_CONTAINER_REGISTRY": "harbor", "CI_REGISTRY": "gitlab.example.com"}
+    found = registry_settings(parse(), env)
+    assert (found.kind, found.gitlab_host) == ("harbor", "gitlab.example.com")
+    assert found.choose_kind("r.example").kind == "harbor"
+    assert found.choose_kind("r.example", kind="quay").kind == "quay"  # a saved plan's kind wins
+    auto = registry_settings(parse(), {"CI_REGISTRY": "gitlab.example.com"})
+    assert auto.choose_kind("gitlab.example.com").kind == "gitlab"

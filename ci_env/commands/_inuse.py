@@ -1,14 +1,17 @@
 """The command-line side of in-use protection for `ci-env cleanup`: its options, the
-kubeconfig from the environment, and the scan that runs before any repository is planned
-(or before a saved plan is applied). The scan itself lives in `ci_env.inuse`.
+kubeconfig from the environment (both read once, into `Settings`), and the scan that runs
+before any repository is planned (or before a saved plan is applied). The scan itself lives
+in `ci_env.inuse`.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import os
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,15 +63,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def rule_changes(args: argparse.Namespace, rules: Rules) -> dict[str, object]:
+@dataclass(frozen=True)
+class Settings:
+    """The in-use options and the Kubernetes variables of one run, read at its start."""
+
+    files: tuple[str, ...] = ()  # --keep-in-use-file
+    kubernetes: bool = False  # --keep-in-use-kubernetes
+    contexts: tuple[str, ...] = ()  # --kube-context
+    namespaces: tuple[str, ...] = ()  # --kube-namespace
+    kubeconfig: str | None = None  # --kubeconfig
+    kubeconfig_path: str = ""  # the kubeconfig file(s) to read (see `kubeconfig_path`)
+    kubeconfig_variable: tuple[str, str] | None = None  # (name, base64 value) of a variable
+    only_context: str | None = None  # werf's one-context variable
+    in_cluster: kube.InCluster | None = None
+
+
+def resolve(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+    return Settings(
+        files=tuple(args.keep_in_use_file or ()),
+        kubernetes=bool(args.keep_in_use_kubernetes),
+        contexts=tuple(args.kube_context or ()),
+        namespaces=tuple(args.kube_namespace or ()),
+        kubeconfig=args.kubeconfig,
+        kubeconfig_path=kubeconfig_path(args, env),
+        kubeconfig_variable=kubeconfig_variable(args, env),
+        only_context=only_context(env),
+        in_cluster=in_cluster(args, env),
+    )
+
+
+def rule_changes(s: Settings, rules: Rules) -> dict[str, object]:
     """The in-use rules: options over the policy file's `keep.in_use`."""
     changes: dict[str, object] = {}
-    if args.keep_in_use_file:
-        changes["in_use_files"] = rules.in_use_files + tuple(args.keep_in_use_file)
+    if s.files:
+        changes["in_use_files"] = rules.in_use_files + s.files
     kube_rule = rules.in_use_kubernetes
-    if args.keep_in_use_kubernetes:
+    if s.kubernetes:
         kube_rule = kube_rule or KubeRule()
-    scoped = args.kube_context or args.kube_namespace or args.kubeconfig
+    scoped = s.contexts or s.namespaces or s.kubeconfig
     if scoped and kube_rule is None:
         raise UsageError(
             "--kubeconfig, --kube-context and --kube-namespace scope the Kubernetes scan",
@@ -76,8 +108,7 @@ def rule_changes(args: argparse.Namespace, rules: Rules) -> dict[str, object]:
         )
     if kube_rule is not None:
         changes["in_use_kubernetes"] = KubeRule(
-            tuple(args.kube_context or kube_rule.contexts),
-            tuple(args.kube_namespace or kube_rule.namespaces),
+            s.contexts or kube_rule.contexts, s.namespaces or kube_rule.namespaces
         )
     return changes
 
@@ -86,19 +117,27 @@ def kubeconfig_path(args: argparse.Namespace, env: Mapping[str, str]) -> str:
     """--kubeconfig, then CIENV_KUBECONFIG, werf's WERF_KUBE_CONFIG / WERF_KUBECONFIG, then
     KUBECONFIG (may list several files), then ~/.kube/config."""
     found = args.kubeconfig or _kubeconfig_env(env)
-    home = env.get("HOME") or str(Path.home())
+    home = env.get("HOME") or os.path.expanduser("~")  # never raises, unlike Path.home()
     return found or str(Path(home) / ".kube" / "config")
 
 
-def kubeconfig_data(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, Any] | None:
-    """A kubeconfig in a CI variable, base64 (`CIENV_KUBE_CONFIG_BASE64`, werf's
-    `WERF_KUBE_CONFIG_BASE64`): read in memory, never written to disk; --kubeconfig wins."""
+def kubeconfig_variable(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[str, str] | None:
+    """(name, value) of a base64 kubeconfig in `CIENV_KUBE_CONFIG_BASE64` or werf's
+    `WERF_KUBE_CONFIG_BASE64`; --kubeconfig wins."""
     name = next((n for n in _BASE64_VARS if env.get(n)), None)
     if args.kubeconfig or name is None:
         return None
-    secrets.register(env[name])
+    return name, env[name]
+
+
+def kubeconfig_data(variable: tuple[str, str] | None) -> dict[str, Any] | None:
+    """The kubeconfig `kubeconfig_variable` found: read in memory, never written to disk."""
+    if variable is None:
+        return None
+    name, value = variable
+    secrets.register(value)
     try:
-        data = yaml.safe_load(base64.b64decode(env[name], validate=True))
+        data = yaml.safe_load(base64.b64decode(value, validate=True))
     except (ValueError, yaml.YAMLError):  # binascii.Error is a ValueError
         data = None
     if not isinstance(data, dict):
@@ -113,10 +152,14 @@ def _kubeconfig_env(env: Mapping[str, str]) -> str | None:
     )
 
 
-def _contexts(rule: KubeRule, env: Mapping[str, str]) -> tuple[str, ...]:
-    """The rule's contexts, else werf cleanup's one-context variable (not WERF_KUBE_CONTEXT,
-    which deploy jobs set and werf cleanup ignores so that it still scans every context)."""
-    only = settings.cienv("SCAN_ONLY_CONTEXT", env=env)
+def only_context(env: Mapping[str, str]) -> str | None:
+    """werf cleanup's one-context variable (not WERF_KUBE_CONTEXT, which deploy jobs set and
+    werf cleanup ignores so that it still scans every context)."""
+    return settings.cienv("SCAN_ONLY_CONTEXT", env=env)
+
+
+def _contexts(rule: KubeRule, only: str | None) -> tuple[str, ...]:
+    """The rule's contexts, else the one `only_context` names, else every one."""
     return rule.contexts or ((only,) if only else ())
 
 
@@ -130,7 +173,7 @@ def in_cluster(args: argparse.Namespace, env: Mapping[str, str]) -> kube.InClust
     return kube.InCluster(host, port)
 
 
-def read(args: argparse.Namespace, env: Mapping[str, str], rules: Rules) -> InUse | None:
+def read(s: Settings, rules: Rules) -> InUse | None:
     """Every image in use, before any repository is planned: a failure stops the whole run."""
     if rules.in_use_kubernetes is None and not rules.in_use_files:
         return None
@@ -138,9 +181,8 @@ def read(args: argparse.Namespace, env: Mapping[str, str], rules: Rules) -> InUs
     for path in rules.in_use_files:
         listfile.collect(path, found)
     if (rule := rules.in_use_kubernetes) is not None:
-        path, contexts = kubeconfig_path(args, env), _contexts(rule, env)
-        data = kubeconfig_data(args, env)
-        scope = kube.Scope(path, contexts, rule.namespaces, in_cluster(args, env), data)
+        contexts, data = _contexts(rule, s.only_context), kubeconfig_data(s.kubeconfig_variable)
+        scope = kube.Scope(s.kubeconfig_path, contexts, rule.namespaces, s.in_cluster, data)
         kube.collect(scope, found)
     result = found.result()
     # One line, so a log shows the protection ran and what it saw.
@@ -149,10 +191,10 @@ def read(args: argparse.Namespace, env: Mapping[str, str], rules: Rules) -> InUs
     return result
 
 
-def recheck_saved(args: argparse.Namespace, env: Mapping[str, str], saved: Plan) -> Plan:
+def recheck_saved(s: Settings, saved: Plan) -> Plan:
     """`--apply-plan` with --keep-in-use-*: the plan is held against what is in use now (the
     window since planning can be hours); the policy file is not read for a saved plan."""
-    in_use = read(args, env, Rules().replace(**rule_changes(args, Rules())))
+    in_use = read(s, Rules().replace(**rule_changes(s, Rules())))
     if in_use is None and saved.in_use:
         raise UsageError(
             f"the plan was made with in-use protection ({', '.join(saved.in_use)}) and "

@@ -4,6 +4,8 @@ Flow: policy (file + options) -> per repository: list, decide (pure policy), wal
 graph -> a plan. `--dry-run` prints it, `--plan-out` saves it, otherwise it is applied by
 parallel workers. The report (terminal, `--report-json`, GitHub job summary) is written in a
 `finally`, so a run stopped by an auth error still leaves a complete record of what happened.
+The options and the environment are read once, by `resolve`, into one frozen `Settings`; the
+run receives only that.
 Exit: 0 done, 1 some deletions failed (or a repository failed closed), 2 bad input, 3 auth.
 """
 
@@ -30,11 +32,9 @@ from ci_env.cleanup.progress import Progress
 from ci_env.cleanup.rules import Broken, GitRule, Rules, Untagged, commits_per_branch
 from ci_env.commands import _inuse
 from ci_env.errors import CiEnvError, UsageError
-from ci_env.options import BackendOptions
 from ci_env.providers.base import Provider
 from ci_env.reference import parse
 from ci_env.registries.base import Backend
-from ci_env.registries.detect import detect
 from ci_env.reports import base as reports
 from ci_env.reports import human
 
@@ -190,7 +190,7 @@ def _git_rule(args: argparse.Namespace, current: GitRule | None) -> GitRule | No
     return None if git is current else git
 
 
-def load_rules(args: argparse.Namespace, env: Mapping[str, str]) -> Rules:
+def load_rules(args: argparse.Namespace, env: Mapping[str, str], in_use: _inuse.Settings) -> Rules:
     path = args.policy or settings.cienv("POLICY", env=env)
     rules = policy_file.load(path) if path else Rules()
     werf_yaml = args.werf_config or settings.env_first("CIENV_WERF_CONFIG", env=env)
@@ -216,7 +216,7 @@ def load_rules(args: argparse.Namespace, env: Mapping[str, str]) -> Rules:
         changes["broken"] = Broken(args.on_broken)
     if (git := _git_rule(args, rules.keep_git)) is not None:
         changes["keep_git"] = git
-    changes.update(_inuse.rule_changes(args, rules))
+    changes.update(_inuse.rule_changes(in_use, rules))
     rules = rules.replace(**changes)
     keep_list = args.keep_list or rules.keep_list_file or settings.cienv("KEEP_LIST", env=env)
     if keep_list:
@@ -244,15 +244,74 @@ def _warn_globs(rules: Rules) -> None:
                 )
 
 
+# ---- the settings of one run -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One cleanup run: the options and the environment, resolved before anything is sent."""
+
+    dry_run: bool
+    plan_out: str | None
+    saved: Plan | None  # --apply-plan's plan
+    rules: Rules | None  # the policy; None when a saved plan is applied
+    repos: tuple[str, ...]
+    shard: str  # "I/N" as given (auto: GitLab's CI_NODE_INDEX/CI_NODE_TOTAL); "" = no sharding
+    git_dir: str
+    keep_orphan_referrers: bool
+    parallel: int
+    report_json: str | None
+    show_kept: bool
+    registries: backend_layer.RegistrySettings
+    in_use: _inuse.Settings
+    provider: Provider
+
+
+def _shard(text: str | None, env: Mapping[str, str]) -> str:
+    if text == "auto":
+        index, total = env.get("CI_NODE_INDEX", ""), env.get("CI_NODE_TOTAL", "")
+        return f"{index}/{total}" if index and total else ""
+    return text or ""
+
+
+def resolve(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+    """All a cleanup run takes from `args` and `env`, read here (the policy files and a saved
+    plan too, in the order their errors showed before); nothing reads either later."""
+    dry_run = bool(args.dry_run or settings.cienv_flag("DRY_RUN", env=env))
+    if args.apply_plan and args.plan_out:
+        raise UsageError("--apply-plan and --plan-out do not go together", "use one of them")
+    if args.apply_plan:
+        _refuse_policy_options(args)
+    saved = plans.load(args.apply_plan) if args.apply_plan else None
+    in_use = _inuse.resolve(args, env)
+    rules = None if saved else load_rules(args, env, in_use)
+    registries = backend_layer.registry_settings(args, env)
+    default = settings.cienv("REPO", env=env)
+    return Settings(
+        dry_run=dry_run,
+        plan_out=args.plan_out,
+        saved=saved,
+        rules=rules,
+        repos=tuple(args.repo or ([default] if default else [])),
+        shard=_shard(args.shard, env),
+        git_dir=args.git_dir,
+        keep_orphan_referrers=args.keep_orphan_referrers,
+        parallel=max(1, args.parallel),
+        report_json=args.report_json,
+        show_kept=bool(args.show_kept or args.verbose),
+        registries=registries,
+        in_use=in_use,
+        # The provider keeps its mapping for later (the job summary's file): a copy taken now.
+        provider=providers.select("auto", settings.snapshot(env)),
+    )
+
+
 # ---- one run ---------------------------------------------------------------------------------
 
 
 @dataclass
 class _Run:
-    args: argparse.Namespace
-    env: Mapping[str, str]
-    options: BackendOptions
-    provider: Provider
+    settings: Settings
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     plans: list[RepoPlan] = field(default_factory=list)
     backends: dict[tuple[str, str], Backend] = field(default_factory=dict)
@@ -260,30 +319,22 @@ class _Run:
     applied: dict[str, RepoPlan] = field(default_factory=dict)  # name -> plan as re-checked
 
     def backend(self, registry: str, kind: str | None = None) -> Backend:
-        override = kind or backend_layer.container_registry_override(self.args, self.env)
-        gitlab = settings.env_first("CI_REGISTRY", env=self.env)
-        found = detect(registry, override=override, gitlab_host=gitlab, options=self.options)
+        registries = self.settings.registries
+        found = registries.choose_kind(registry, kind=kind)
         key = (registry, found.kind)
         if key not in self.backends:
-            self.backends[key] = found.backend(registry, self.options)
+            self.backends[key] = found.backend(registry, registries.options)
         return self.backends[key]
 
-    def shard(self) -> tuple[int, int] | None:
-        text = self.args.shard or ""
-        if text == "auto":
-            index, total = self.env.get("CI_NODE_INDEX", ""), self.env.get("CI_NODE_TOTAL", "")
-            text = f"{index}/{total}" if index and total else ""
-        return planner.parse_shard(text) if text else None
-
     def repositories(self) -> list[tuple[Backend, str]]:
-        default = settings.cienv("REPO", env=self.env)
-        names = self.args.repo or ([default] if default else [])
+        names = self.settings.repos
         if not names:
             raise UsageError(
                 "no repository to clean up",
                 "pass --repo HOST/PATH (repeatable, HOST/PREFIX/* for many) or set CIENV_REPO",
             )
-        shard = self.shard()
+        text = self.settings.shard
+        shard = planner.parse_shard(text) if text else None
         found: list[tuple[Backend, str]] = []
         for text in names:
             wildcard = text.strip().endswith("*")
@@ -297,14 +348,15 @@ class _Run:
         return found
 
     def make_plan(self, rules: Rules) -> Plan:
-        history = gitrefs.read_history(self.args.git_dir) if rules.keep_git is not None else None
+        config = self.settings
+        history = gitrefs.read_history(config.git_dir) if rules.keep_git is not None else None
         s = planner.Settings(
             rules,
             self.started,
             history,
-            self.args.keep_orphan_referrers,
-            max(1, self.args.parallel),
-            in_use=_inuse.read(self.args, self.env, rules),
+            config.keep_orphan_referrers,
+            config.parallel,
+            in_use=_inuse.read(config.in_use, rules),
             skip_broken=rules.broken is Broken.SKIP,
         )
         in_use = () if s.in_use is None else s.in_use.sources or ("in-use protection",)
@@ -323,7 +375,7 @@ class _Run:
         total = sum(len(job.plan.operations()) for job in jobs)
         progress = Progress(total, sys.stderr, tty=sys.stderr.isatty())
         applier = Applier(
-            parallel=max(1, self.args.parallel), recheck=recheck, on_done=progress.advance
+            parallel=self.settings.parallel, recheck=recheck, on_done=progress.advance
         )
         try:
             applier.run(jobs)
@@ -363,30 +415,29 @@ def _report(
         error=error.render().removeprefix("error: ") if error else None,
         exit_code=code,
     )
-    options = reports.Options(verbose=bool(run.args.show_kept or run.args.verbose))
-    if run.args.report_json:
+    options = reports.Options(verbose=run.settings.show_kept)
+    path = run.settings.report_json
+    if path:
         text = reports.render("json", report, options)
         try:
-            private_files.write_text(run.args.report_json, text + "\n")
+            private_files.write_text(path, text + "\n")
         except OSError as problem:
-            print(
-                f"error: cannot write {run.args.report_json}: {problem.strerror}", file=sys.stderr
-            )
+            print(f"error: cannot write {path}: {problem.strerror}", file=sys.stderr)
     if quiet:
         return code
     for repo in report.repos:
         title = f"cleanup {repo.name}: {human.summary(repo)}"  # counts visible while folded
         title = " ".join(title.splitlines())  # a name with a newline must not end the command
-        run.provider.section_start(f"cleanup {repo.name}", title, sys.stdout)
+        run.settings.provider.section_start(f"cleanup {repo.name}", title, sys.stdout)
         print(untrusted.guard(secrets.redact("\n".join(human.render_repo(repo, options)))))
-        run.provider.section_end(f"cleanup {repo.name}", sys.stdout)
+        run.settings.provider.section_end(f"cleanup {repo.name}", sys.stdout)
     for repo in report.repos:  # an annotation per broken tag left alone (one escaped line)
         for text in repo.broken:
-            run.provider.error(
+            run.settings.provider.error(
                 secrets.redact(f"broken, left alone: {repo.name}:{text}"), sys.stdout
             )
     print(untrusted.guard(secrets.redact("\n".join(human.render_totals(report)))))
-    run.provider.summary(reports.render("markdown", report, options))
+    run.settings.provider.summary(reports.render("markdown", report, options))
     return code
 
 
@@ -409,27 +460,25 @@ def _refuse_policy_options(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    env = settings.environ()
-    dry_run = bool(args.dry_run or settings.cienv_flag("DRY_RUN", env=env))
-    if args.apply_plan and args.plan_out:
-        raise UsageError("--apply-plan and --plan-out do not go together", "use one of them")
     if args.show_kept:
         logging.getLogger().setLevel(logging.DEBUG)  # `cleanup -v` is also `ci-env -v`
-    if args.apply_plan:
-        _refuse_policy_options(args)
-    saved = plans.load(args.apply_plan) if args.apply_plan else None
-    rules = None if saved else load_rules(args, env)
-    run = _Run(args, env, backend_layer.backend_options(args, env), providers.select("auto", env))
+    return execute(resolve(args, settings.environ()))
+
+
+def execute(config: Settings) -> int:
+    """Plan (or take the saved plan), save, apply, report: from `config` alone."""
+    saved, rules = config.saved, config.rules
+    run = _Run(config)
     plan = saved or Plan(run.started)
     error: CiEnvError | None = None
     try:
         if rules is not None:
             plan = run.make_plan(rules)
         elif saved is not None:
-            plan = saved = _inuse.recheck_saved(args, env, saved)
-        if args.plan_out:
-            plans.save(plan, args.plan_out)
-        if not dry_run:
+            plan = saved = _inuse.recheck_saved(config.in_use, saved)
+        if config.plan_out:
+            plans.save(plan, config.plan_out)
+        if not config.dry_run:
             plan = run.apply(plan, recheck=saved is not None)
     except CiEnvError as problem:
         error = problem
@@ -438,7 +487,7 @@ def run(args: argparse.Namespace) -> int:
         run.close()
     # Nothing planned yet (e.g. a bad --repo): the JSON report still records the error.
     quiet = error is not None and not plan.repositories
-    code = _report(run, plan, dry_run, error, quiet=quiet)
+    code = _report(run, plan, config.dry_run, error, quiet=quiet)
     if error is not None:
         raise error
     return code

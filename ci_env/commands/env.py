@@ -8,13 +8,16 @@ import os
 import sys
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ci_env import backend_options as backend_layer
 from ci_env import credstore, dockerconfig, formats, logins, providers, secrets, settings
-from ci_env.commands.login import add_insecure_argument, backend_options
+from ci_env.commands.login import LOGIN_DEFAULTS, add_insecure_argument
 from ci_env.errors import CiEnvError, UsageError
 from ci_env.formats import Format
+from ci_env.options import BackendOptions
 from ci_env.providers.base import LoginSource, Provider
 
 NAME = "env"
@@ -87,11 +90,6 @@ def tmp_root(explicit: str | None, env: Mapping[str, str]) -> str:
     return chosen or tempfile.gettempdir()
 
 
-def _source_dir(args: argparse.Namespace, env: Mapping[str, str]) -> str:
-    chosen = args.docker_config or settings.cienv("DOCKER_CONFIG", "DOCKER_CONFIG", env=env)
-    return chosen or str(Path(env.get("HOME") or Path.home()) / ".docker")
-
-
 def docker_auth_config(env: Mapping[str, str]) -> dict[str, Any]:
     """`$DOCKER_AUTH_CONFIG` as a config.json object (GitLab runners use the same variable)."""
     raw = env.get("DOCKER_AUTH_CONFIG")
@@ -108,16 +106,53 @@ def docker_auth_config(env: Mapping[str, str]) -> dict[str, Any]:
     return data
 
 
-def _login_all(
-    provider: Provider, sources: list[LoginSource], job: Path, env: Mapping[str, str], args: Any
-) -> None:
+@dataclass(frozen=True)
+class Settings:
+    """One `ci-env env` run: the options and the environment, resolved at its start."""
+
+    provider: Provider
+    tmp_root: str
+    source_dir: str  # the Docker config to copy (`dockerconfig.config_dir`)
+    # DOCKER_AUTH_CONFIG, with --use-docker-auth-config (credentials: kept out of repr)
+    auth_config: dict[str, Any] | None = field(repr=False)
+    login: bool
+    options: BackendOptions  # for the logins; their docker_config is the job directory
+    format: Format
+    as_file: bool
+    output: str | None
+    github_env: str | None
+    # The job's variables now (those already set are skipped); secrets among them: no repr.
+    existing: Mapping[str, str] = field(repr=False)
+
+
+def resolve(args: argparse.Namespace, env: Mapping[str, str], provider: Provider) -> Settings:
+    auth_config = docker_auth_config(env) if args.use_docker_auth_config else None
+    login = bool(args.login)
+    options = backend_layer.backend_options(args, env, defaults=LOGIN_DEFAULTS) if login else None
+    return Settings(
+        provider=provider,
+        tmp_root=tmp_root(args.tmp_dir, env),
+        source_dir=str(dockerconfig.config_dir(args.docker_config, env)),
+        auth_config=auth_config,
+        login=login,
+        options=options or LOGIN_DEFAULTS,
+        format=Format(args.format),
+        as_file=bool(args.as_file),
+        output=args.output,
+        github_env=env.get("GITHUB_ENV"),
+        existing=settings.snapshot(env),
+    )
+
+
+def _login_all(s: Settings, sources: list[LoginSource], job: Path) -> None:
+    provider = s.provider
     if not sources:
         _say(
             f"no registry credentials in the {provider.name} variables "
             f"({provider.login_variables}); not logging in"
         )
         return
-    options = backend_options(job, args.insecure_registry, env)
+    options = replace(s.options, docker_config=str(job))
     provider.section_start("ci_env_login", "ci-env: logging in to registries", sys.stderr)
     try:
         for source in sources:
@@ -129,20 +164,19 @@ def _login_all(
         provider.section_end("ci_env_login", sys.stderr)
 
 
-def _prepare(args: argparse.Namespace, env: Mapping[str, str], provider: Provider) -> Path:
+def _prepare(s: Settings) -> Path:
     """The job directory, filled and logged in; removed again if anything fails."""
-    auth_config = docker_auth_config(env) if args.use_docker_auth_config else None
-    sources = provider.login_sources() if args.login else []
+    sources = s.provider.login_sources() if s.login else []
     for source in sources:
-        provider.mask(source.password, sys.stderr)
-    job = dockerconfig.create_job_dir(tmp_root(args.tmp_dir, env))
+        s.provider.mask(source.password, sys.stderr)
+    job = dockerconfig.create_job_dir(s.tmp_root)
     try:
-        if auth_config is not None:
-            credstore.write_config(job, auth_config)
-        elif not dockerconfig.copy_source(_source_dir(args, env), job):
+        if s.auth_config is not None:
+            credstore.write_config(job, s.auth_config)
+        elif not dockerconfig.copy_source(s.source_dir, job):
             _say("no source Docker config found; starting from an empty one")
-        if args.login:
-            _login_all(provider, sources, job, env, args)
+        if s.login:
+            _login_all(s, sources, job)
     except BaseException:
         dockerconfig.remove_job_dir(job)  # nothing half-made is left behind
         raise
@@ -158,21 +192,19 @@ def _write_file(path: Path, text: str, *, append: bool = False) -> None:
         out.write(text)
 
 
-def _emit(args: argparse.Namespace, env: Mapping[str, str], job: Path, text: str) -> None:
-    fmt = Format(args.format)
-    if fmt is Format.GITHUB and not args.output:
-        target = env.get("GITHUB_ENV")
-        if not target:
+def _emit(s: Settings, job: Path, text: str) -> None:
+    if s.format is Format.GITHUB and not s.output:
+        if not s.github_env:
             raise UsageError(
                 "--format github needs $GITHUB_ENV", "run it in a GitHub Actions step, or add -o"
             )
-        _write_file(Path(target), text, append=True)
+        _write_file(Path(s.github_env), text, append=True)
         _say("variables appended to $GITHUB_ENV")
         return
-    if args.as_file or args.output:
-        path = Path(args.output or job / f"ci-env{_SUFFIX[fmt]}")
+    if s.as_file or s.output:
+        path = Path(s.output or job / f"ci-env{_SUFFIX[s.format]}")
         _write_file(path, text)
-        if args.as_file:
+        if s.as_file:
             print(path)
         return
     sys.stdout.write(text)
@@ -180,13 +212,15 @@ def _emit(args: argparse.Namespace, env: Mapping[str, str], job: Path, text: str
 
 def run(args: argparse.Namespace) -> int:
     env = settings.environ()
-    provider = providers.select(args.provider, env)
+    # The provider keeps its mapping for later (login sources, variables): a copy taken now.
+    provider = providers.select(args.provider, settings.snapshot(env))
     to_stdout = not (args.as_file or args.output) and args.format in ("shell", "powershell")
     try:
-        job = _prepare(args, env, provider)
-        entries = formats.select(provider.variables(str(job)), env)
+        s = resolve(args, env, provider)
+        job = _prepare(s)
+        entries = formats.select(provider.variables(str(job)), s.existing)
         try:
-            _emit(args, env, job, formats.render(Format(args.format), entries))
+            _emit(s, job, formats.render(s.format, entries))
         except BaseException:
             dockerconfig.remove_job_dir(job)
             raise

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from ci_env import backend_options as backend_layer
 from ci_env import credstore, logins, providers, secrets, settings
 from ci_env.errors import UsageError
 from ci_env.options import BackendOptions
@@ -15,9 +17,10 @@ from ci_env.providers.base import LoginSource
 NAME = "login"
 HELP = "log in to a registry (verified before it is saved)"
 DESCRIPTION = """\
-Log in to REGISTRY and save the credential in the Docker config ($DOCKER_CONFIG, else
-~/.docker), in the credential helper the config names or in `auths`. The registry must accept
-the credential first; nothing is saved otherwise. Where the password comes from, in order:
+Log in to REGISTRY and save the credential in the Docker config (--docker-config,
+CIENV_DOCKER_CONFIG, WERF_DOCKER_CONFIG, DOCKER_CONFIG, else ~/.docker), in the credential
+helper the config names or in `auths`. The registry must accept the credential first; nothing
+is saved otherwise. Where the password comes from, in order:
   --password-stdin (with --username)  never pass a password as an argument
   an ECR host                         a token from AWS with the ambient AWS credentials
   the CI's variables                  GITHUB_TOKEN, CI_REGISTRY_PASSWORD, CI_JOB_TOKEN, ...
@@ -34,7 +37,8 @@ def add_docker_config_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--docker-config",
         metavar="DIR",
-        help="Docker config directory (default: $DOCKER_CONFIG, else ~/.docker)",
+        help="Docker config directory (default: CIENV_DOCKER_CONFIG, WERF_DOCKER_CONFIG, "
+        "DOCKER_CONFIG, ~/.docker)",
     )
 
 
@@ -49,27 +53,19 @@ def add_insecure_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def docker_config_dir(explicit: str | None, env: Mapping[str, str]) -> Path:
-    """Where `docker login` would write: --docker-config, $DOCKER_CONFIG, ~/.docker."""
-    chosen = explicit or env.get("DOCKER_CONFIG")
-    if chosen:
-        return Path(chosen)
-    return Path(env.get("HOME") or Path.home()) / ".docker"
+# A login check is one or two requests: fail within a minute rather than retry for long.
+LOGIN_DEFAULTS = BackendOptions(timeout=20.0, max_attempts=3, max_retry_seconds=60.0)
 
 
-def backend_options(
-    config_dir: Path, insecure: list[str], env: Mapping[str, str]
-) -> BackendOptions:
-    listed = settings.cienv("INSECURE_REGISTRIES", env=env) or ""
-    hosts = {h.strip() for h in [*insecure, *listed.split(",")] if h.strip()}
-    # A login check is one or two requests: fail within a minute rather than retry for long.
-    return BackendOptions(
-        docker_config=str(config_dir),
-        insecure_registries=frozenset(hosts),
-        timeout=20.0,
-        max_attempts=3,
-        max_retry_seconds=60.0,
-    )
+@dataclass(frozen=True)
+class Settings:
+    """One login, resolved from the options and the environment before anything is sent."""
+
+    registry: str
+    source: LoginSource = field(repr=False)  # holds the password
+    config_dir: Path
+    options: BackendOptions
+    verify: bool
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -136,17 +132,22 @@ def resolve_source(args: argparse.Namespace, env: Mapping[str, str]) -> LoginSou
     return source
 
 
-def run(args: argparse.Namespace) -> int:
-    env = settings.environ()
+def resolve(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+    """The login's settings: the registry, the credential, where it goes, how to check it."""
     if not credstore.host_of(args.registry):
         raise UsageError(f"{args.registry!r} is not a registry", "pass host[:port], e.g. ghcr.io")
     source = resolve_source(args, env)
-    config_dir = docker_config_dir(args.docker_config, env)
-    options = backend_options(config_dir, args.insecure_registry, env)
-    where = logins.login(source, config_dir, options, check=not args.no_verify)
+    config_dir = Path(backend_layer.docker_config_dir(args, env))
+    options = backend_layer.backend_options(args, env, defaults=LOGIN_DEFAULTS)
+    return Settings(args.registry, source, config_dir, options, verify=not args.no_verify)
+
+
+def run(args: argparse.Namespace) -> int:
+    s = resolve(args, settings.environ())
+    where = logins.login(s.source, s.config_dir, s.options, check=s.verify)
     print(
-        f"logged in to {args.registry} as {source.username} "
-        f"(credential from {source.variable}, saved in {config_dir} {where})",
+        f"logged in to {s.registry} as {s.source.username} "
+        f"(credential from {s.source.variable}, saved in {s.config_dir} {where})",
         file=sys.stderr,
     )
     return 0

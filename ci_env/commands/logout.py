@@ -7,16 +7,17 @@ import sys
 from pathlib import Path
 
 from ci_env import credstore, dockerconfig, secrets, settings
-from ci_env.commands.login import add_docker_config_argument, docker_config_dir
+from ci_env.commands.login import add_docker_config_argument
 from ci_env.errors import UsageError
 
 NAME = "logout"
 HELP = "remove a registry's credentials, or the per-job Docker config directory"
 DESCRIPTION = """\
-With REGISTRY: remove that registry's credentials from the Docker config ($DOCKER_CONFIG, else
-~/.docker), from `auths` and from the credential helper it names.
-Without: remove the per-job directory $DOCKER_CONFIG names (made by `ci-env env`); a directory
-without ci-env's marker file is refused, so ~/.docker is never deleted by mistake.
+With REGISTRY: remove that registry's credentials from the Docker config (--docker-config,
+CIENV_DOCKER_CONFIG, WERF_DOCKER_CONFIG, DOCKER_CONFIG, else ~/.docker), from `auths` and from
+the credential helper it names.
+Without: remove the per-job directory they name (made by `ci-env env`); a directory without
+ci-env's marker file is refused, so ~/.docker is never deleted by mistake.
 """
 
 
@@ -32,13 +33,13 @@ def _say(message: str) -> None:
 def run(args: argparse.Namespace) -> int:
     env = settings.environ()
     if args.registry:
-        config_dir = docker_config_dir(args.docker_config, env)
+        config_dir = dockerconfig.config_dir(args.docker_config, env)
         if credstore.remove(config_dir, args.registry):
             _say(f"removed the credentials for {args.registry} from {config_dir}")
         else:
             _say(f"no credentials for {args.registry} in {config_dir}")
         return 0
-    chosen = args.docker_config or env.get("DOCKER_CONFIG")
+    chosen = dockerconfig.named_config_dir(args.docker_config, env)
     if not chosen:
         raise UsageError(
             "DOCKER_CONFIG is not set, so there is no per-job directory to remove",

@@ -283,20 +283,30 @@ def test_kubeconfig_and_context_defaults_follow_werf() -> None:
     werf = {**home, "KUBECONFIG": "/a", "WERF_KUBE_CONFIG": "/w"}
     assert _inuse.kubeconfig_path(none, werf) == "/w"
     assert _inuse.kubeconfig_path(argparse.Namespace(kubeconfig="/x"), werf) == "/x"
-    assert _inuse._contexts(KubeRule(), {"WERF_KUBE_CONTEXT": "deploy"}) == ()
-    assert _inuse._contexts(KubeRule(), {"WERF_SCAN_ONLY_CONTEXT": "prod"}) == ("prod",)
-    assert _inuse._contexts(KubeRule(("a",)), {"WERF_SCAN_ONLY_CONTEXT": "prod"}) == ("a",)
+    assert _inuse._contexts(KubeRule(), _inuse.only_context({"WERF_KUBE_CONTEXT": "deploy"})) == ()
+    assert _inuse._contexts(
+        KubeRule(), _inuse.only_context({"WERF_SCAN_ONLY_CONTEXT": "prod"})
+    ) == ("prod",)
+    prod = _inuse.only_context({"WERF_SCAN_ONLY_CONTEXT": "prod"})
+    assert _inuse._contexts(KubeRule(("a",)), prod) == ("a",)
 
 
 def test_a_base64_kubeconfig_variable_is_decoded_and_masked() -> None:
     config = "apiVersion: v1\nusers: [{name: u, user: {token: inline-token-123456}}]\n"
     encoded = base64.b64encode(config.encode()).decode()
     none = argparse.Namespace(kubeconfig=None)
-    data = _inuse.kubeconfig_data(none, {"WERF_KUBE_CONFIG_BASE64": encoded})
+    data = _inuse.kubeconfig_data(
+        _inuse.kubeconfig_variable(none, {"WERF_KUBE_CONFIG_BASE64": encoded})
+    )
     assert data is not None
     assert data["apiVersion"] == "v1"
     assert "inline-token-123456" not in secrets.redact("token inline-token-123456")
-    assert _inuse.kubeconfig_data(argparse.Namespace(kubeconfig="/k"), {}) is None
+    assert (
+        _inuse.kubeconfig_data(_inuse.kubeconfig_variable(argparse.Namespace(kubeconfig="/k"), {}))
+        is None
+    )
     with pytest.raises(UsageError) as caught:
-        _inuse.kubeconfig_data(none, {"CIENV_KUBE_CONFIG_BASE64": "bm90IHlhbWw6IFs="})
+        _inuse.kubeconfig_data(
+            _inuse.kubeconfig_variable(none, {"CIENV_KUBE_CONFIG_BASE64": "bm90IHlhbWw6IFs="})
+        )
     assert caught.value.message == "CIENV_KUBE_CONFIG_BASE64 is not a base64-encoded kubeconfig"
