@@ -181,7 +181,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.n is None:
         args.n = 2000 if args.rtt is None else 1000
-    started = time.perf_counter()
+    started, load = time.perf_counter(), os.getloadavg()[0]
     reg = LocalRegistry(args.auth, lifetime=3600).start()
     try:
         (layouts if args.rtt is None else network)(reg, args)
@@ -190,7 +190,10 @@ def main() -> None:
     print("\nstart-up, median of 5 runs:")
     for name, seconds in startup().items():
         print(f"  {name}: {seconds:.3f} s")
-    print(f"whole benchmark: {time.perf_counter() - started:.0f} s")
+    print(
+        f"whole benchmark: {time.perf_counter() - started:.0f} s; load average (1 min) "
+        f"{load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+    )
 
 
 if __name__ == "__main__":

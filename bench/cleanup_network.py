@@ -47,6 +47,10 @@ class Row:
     methods: dict[str, int]
     listing: int
     deleted: int
+    busy: float = 0.0  # seconds requests spent in the proxies, summed
+    span: float = 0.0  # first request's arrival to the last answer
+    cpu: float = 0.0  # CPU seconds of the ci-env process
+    peak: int = 0  # most registry requests in flight at once
     loop: float = 0.0
 
     @property
@@ -84,11 +88,18 @@ class Case:
         doomed = [name for name, created in self.tags() if created == OLD]
         self.net.reset_counts()
         xdg = {"XDG_CACHE_HOME": str(self.tmp / "xdg")}
-        seconds, _ = run_cleanup(self.net.host, repo, self.config, options, env=xdg)
-        row = Row(policy, run, seconds, parallel, dict(self.net.methods()), 0, len(doomed))
-        row.listing = self.net.listing()
+        seconds, cpu = run_cleanup(self.net.host, repo, self.config, options, env=xdg)
+        row = self.row(policy, run, seconds, parallel, len(doomed))
+        row.cpu = cpu
         check_left(self.reg, {repo: doomed}, self.n)
         print(f"  {policy}, {run}: {seconds:.2f} s, {row.total} requests", flush=True)
+        return row
+
+    def row(self, policy: str, run: str, seconds: float, parallel: int, deleted: int) -> Row:
+        """What the proxies saw of the run just finished."""
+        methods = dict(self.net.methods())
+        row = Row(policy, run, seconds, parallel, methods, self.net.listing(), deleted)
+        row.busy, row.peak, row.span = self.net.busy(), self.net.registry.peak, self.net.span()
         return row
 
     def loop(self, policy: str) -> tuple[float, Row]:
@@ -103,8 +114,7 @@ class Case:
         else:
             pr_refs = [ref for ref in refs if ref.rsplit(":", 1)[1].startswith("pr-")]
             seconds = run_loop(DELETE_LOOP, self.config, pr_refs)
-        row = Row(policy, "skopeo loop", seconds, 1, dict(self.net.methods()), 0, len(doomed))
-        row.listing = self.net.listing()
+        row = self.row(policy, "skopeo loop", seconds, 1, len(doomed))
         check_left(self.reg, {repo: doomed}, self.n)
         print(f"  {policy}, skopeo loop: {seconds:.2f} s, {row.total} requests", flush=True)
         return seconds, row
@@ -148,9 +158,10 @@ def print_table(rows: list[Row], rtt_ms: float) -> None:
     print(
         "| policy | run | ci-env | skopeo loop | ratio | requests per deleted tag "
         "| listing requests | requests by method | ideal: requests x RTT / parallel "
-        "| ci-env / ideal |"
+        "| ci-env / ideal | first request to last answer | requests in flight: mean / peak "
+        "| ci-env CPU |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         ideal = row.total * rtt_ms / 1000 / row.parallel
         methods = " ".join(f"{name} {count}" for name, count in sorted(row.methods.items()))
@@ -161,5 +172,7 @@ def print_table(rows: list[Row], rtt_ms: float) -> None:
         over = f"{row.seconds / ideal:.2f}" if ideal else "-"
         print(
             f"| {row.policy} | {row.run} (parallel {row.parallel}) | {cienv} | {loop} | {ratio} "
-            f"| {row.per_deleted():.2f} | {row.listing} | {methods} | {ideal:.2f} s | {over} |"
+            f"| {row.per_deleted():.2f} | {row.listing} | {methods} | {ideal:.2f} s | {over} "
+            f"| {row.span:.2f} s | {row.busy / row.seconds:.1f} / {row.peak} "
+            f"| {f'{row.cpu:.2f} s' if row.cpu else ''} |"
         )

@@ -249,6 +249,8 @@ class Record:
     status: int = 0  # what the client was sent; 0 until answered, or reset/dropped
     fault: str = ""  # the fault injected, "" when forwarded untouched
     error: str = ""  # why the proxy could not finish the exchange (client or upstream gone)
+    arrived: float = field(default_factory=time.monotonic, compare=False)
+    finished: float = field(default=0.0, compare=False)  # time.monotonic() once done
     # Set once the proxy is done with the request (answered, faulted or failed): wait on it
     # rather than sleeping to read the final `status`/`error`.
     done: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
@@ -504,6 +506,7 @@ class _Handler(BaseHTTPRequestHandler):
             record.error = repr(error)
             self.close_connection = True
         finally:
+            record.finished = time.monotonic()
             self.proxy._finished()
             record.done.set()
 

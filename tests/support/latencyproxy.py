@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from types import TracebackType
 
-from tests.support.faultproxy import FaultProxy
+from tests.support.faultproxy import FaultProxy, Record
 from tests.support.registry import LocalRegistry
 
 LISTING = r"/tags/list$|/_catalog$"
@@ -83,3 +83,18 @@ class Network:
 
     def total(self) -> int:
         return sum(self.methods().values())
+
+    def _records(self) -> list[Record]:
+        return self.registry.records + (self.token.records if self.token else [])
+
+    def span(self) -> float:
+        """Seconds from the first request's arrival to the last one's answer."""
+        records = [r for r in self._records() if r.finished]
+        if not records:
+            return 0.0
+        return max(r.finished for r in records) - min(r.arrived for r in records)
+
+    def busy(self) -> float:
+        """Seconds requests spent in the proxies, summed: over the wall time, the mean number
+        of requests in flight (how busy the client kept its workers)."""
+        return sum(r.finished - r.arrived for r in self._records() if r.finished)
