@@ -80,7 +80,9 @@ def seed(reg: LocalRegistry, repos: list[str], count: int) -> dict[str, list[str
 def run_cienv(host: str, repo: str, config: Path, parallel: int) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the ci-env process) of the by-name cleanup."""
     options = ["--delete-tag", "pr-.*", "--keep-newer-than", "0s", "--parallel", str(parallel)]
-    return run_cleanup(host, repo, config, options)
+    # A cache of its own per run (where ci-env has one): the copies share digests.
+    cache = {"XDG_CACHE_HOME": str(config.parent / f"cache-{repo.replace('/', '-')}")}
+    return run_cleanup(host, repo, config, options, env=cache)
 
 
 def run_skopeo_loop(host: str, config: Path, doomed: dict[str, list[str]]) -> float:

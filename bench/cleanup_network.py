@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from cleanup_common import (
@@ -70,7 +70,6 @@ class Case:
     cli: Cli
     n: int
     new: dt.datetime
-    notes: list[str] = field(default_factory=list)
 
     def tags(self) -> list[tuple[str, dt.datetime]]:
         return [(f"pr-{i}", OLD) if i % 2 else (f"keep-{i}", self.new) for i in range(self.n)]
@@ -133,7 +132,7 @@ def policy_rows(case: Case, policy: str) -> tuple[list[Row], Row]:
         case.seed(repo, only_doomed=True)
         fresh = ["--cache-dir", str(case.tmp / "cache-fast")] if case.cli.cache_dir else []
         fast = options + ["--parallel", str(FAST), *fresh]
-        rows.append(case.measure(policy, f"--parallel {FAST}", repo, fast))
+        rows.append(case.measure(policy, f"first run, --parallel {FAST}", repo, fast))
     loop, loop_row = case.loop(policy)
     for row in rows:
         row.loop = loop
