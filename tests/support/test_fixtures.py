@@ -69,7 +69,7 @@ def test_latency_proxy_delays_each_request_without_serialising(
 ) -> None:
     """8 clients on 8 keep-alive connections have 8 requests in flight, each one at least the
     round trip late, and the token flow crosses the proxy too (counted and delayed)."""
-    rtt = 0.3
+    rtt = 0.5
     with Network(token_registry, rtt, lifetime=60) as net:
         challenge = requests.get(f"http://{net.host}/v2/", timeout=10)
         realm = challenge.headers["WWW-Authenticate"].split('realm="')[1].split('"')[0]
