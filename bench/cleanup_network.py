@@ -158,9 +158,9 @@ def print_table(rows: list[Row], rtt_ms: float) -> None:
         "| policy | run | ci-env | skopeo loop | ratio | requests per deleted tag "
         "| listing requests | requests by method | ideal: requests x RTT / parallel "
         "| ci-env / ideal | first request to last answer | requests in flight: mean / peak "
-        "| ci-env CPU |"
+        "| time per request in the proxy (RTT + registry) | ci-env CPU |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         ideal = row.total * rtt_ms / 1000 / row.parallel
         methods = " ".join(f"{name} {count}" for name, count in sorted(row.methods.items()))
@@ -173,5 +173,6 @@ def print_table(rows: list[Row], rtt_ms: float) -> None:
             f"| {row.policy} | {row.run} (parallel {row.parallel}) | {cienv} | {loop} | {ratio} "
             f"| {row.per_deleted():.2f} | {row.listing} | {methods} | {ideal:.2f} s | {over} "
             f"| {row.span:.2f} s | {row.busy / row.seconds:.1f} / {row.peak} "
+            f"| {row.busy / row.total * 1000:.0f} ms "
             f"| {f'{row.cpu:.2f} s' if row.cpu else ''} |"
         )
