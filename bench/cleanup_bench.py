@@ -1,8 +1,10 @@
-"""Benchmark: `ci-env cleanup` against a shell loop of `skopeo delete` on identical seeds.
+"""Benchmark: `ci-env cleanup` against a hand-written skopeo loop on identical seeds.
 
-Starts its own local `docker-registry` (Bearer tokens or htpasswd, delete enabled) and measures
-two layouts of N tags (every tag its own image; in every repository, alternately `keep-<i>` and
-`pr-<i>`), each seeded three times:
+Starts its own local `docker-registry` (Bearer tokens or htpasswd, delete enabled).
+
+Without `--rtt` (no latency: the registry on this machine, its CPU the bound), two layouts of N
+tags (every tag its own image; in every repository, alternately `keep-<i>` and `pr-<i>`), each
+seeded three times:
   - one repository holding all N tags;
   - the same N tags spread over R repositories (`--repos`, default 20), cleaned as `PREFIX/*`.
 For each layout:
@@ -20,28 +22,46 @@ delete (`DeleteManifest` untags whatever pointed at the digest), so with thousan
 one repository the registry's own work per delete (~60 ms at 2000 tags on 2 cores, ~5 ms at
 100) bounds any client; spread over repositories the client's cost shows.
 
+With `--rtt MS` (the network case, `cleanup_network.py`): N tags (default 1000) in one
+repository behind a proxy that adds MS ms to every request, the token server's too; ci-env and
+the skopeo loops both go through it. Per policy, by age (`--delete-older-than 30d`; the loop
+`skopeo inspect`s each tag for `Created`, then deletes the old ones) and by name
+(`--delete-tag 'pr-.*' --keep-newer-than 0s`; the loop `skopeo delete`s each pr- tag): ci-env's
+first run (empty `--cache-dir`), its cached re-run (same cache, the deleted half re-seeded with
+identical digests), by name also `--parallel 32`; the skopeo loop once per policy. Prints each
+time, the ratio, requests per deleted tag (listing pages apart), requests by method, the ideal
+time (requests x RTT / parallel) and ci-env's time over it.
+
+Both cases end with ci-env's start-up: the median of 5 runs of `ci-env --version` and
+`ci-env env --no-login`.
+
 Usage: python bench/cleanup_bench.py [-n N] [--repos R] [--parallel P] [--auth token|htpasswd]
+       python bench/cleanup_bench.py --rtt MS [-n N] [--auth token|htpasswd]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import cleanup_network
+from cleanup_common import (
+    DELETE_LOOP,
+    check_left,
+    cli_features,
+    docker_config,
+    run_cleanup,
+    run_loop,
+    startup,
+)
 
-from tests.support import images  # noqa: E402
-from tests.support.faultproxy import FaultProxy  # noqa: E402
-from tests.support.registry import LocalRegistry  # noqa: E402
+from tests.support import images
+from tests.support.faultproxy import FaultProxy
+from tests.support.registry import LocalRegistry
 
 CREATED = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
@@ -57,52 +77,17 @@ def seed(reg: LocalRegistry, repos: list[str], count: int) -> dict[str, list[str
     return doomed
 
 
-def docker_config(directory: Path, reg: LocalRegistry, host: str) -> Path:
-    directory.mkdir(mode=0o700, exist_ok=True)
-    (directory / "config.json").write_text(
-        json.dumps({"auths": {host: {"auth": reg.auth_entry()}}})
-    )
-    (directory / "config.json").chmod(0o600)
-    return directory
-
-
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def run_cienv(host: str, repo: str, config: Path, parallel: int) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of the ci-env process)."""
-    env = dict(os.environ, DOCKER_CONFIG=str(config), PYTHONPATH=str(ROOT))
-    cmd = [sys.executable, "-m", "ci_env", "cleanup", "--repo", f"{host}/{repo}"]
-    cmd += ["--delete-tag", "pr-.*", "--keep-newer-than", "0s", "--parallel", str(parallel)]
-    cpu = children_cpu()
-    start = time.perf_counter()
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(
-            f"ci-env cleanup failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
-        )
-    return elapsed, children_cpu() - cpu
+    """(wall seconds, CPU seconds of the ci-env process) of the by-name cleanup."""
+    options = ["--delete-tag", "pr-.*", "--keep-newer-than", "0s", "--parallel", str(parallel)]
+    # A cache of its own per run (where ci-env has one): the copies share digests.
+    cache = {"XDG_CACHE_HOME": str(config.parent / f"cache-{repo.replace('/', '-')}")}
+    return run_cleanup(host, repo, config, options, env=cache)
 
 
 def run_skopeo_loop(host: str, config: Path, doomed: dict[str, list[str]]) -> float:
     refs = [f"docker://{host}/{repo}:{tag}" for repo, tags in doomed.items() for tag in tags]
-    script = (
-        'for r in "$@"; do skopeo delete --tls-verify=false --authfile "$AUTH" "$r" || exit 1; done'
-    )
-    env = dict(os.environ, AUTH=str(config / "config.json"))
-    start = time.perf_counter()
-    subprocess.run(["sh", "-c", script, "sh", *refs], env=env, check=True)
-    return time.perf_counter() - start
-
-
-def check_left(reg: LocalRegistry, doomed: dict[str, list[str]], total: int) -> None:
-    left = [tag for repo in doomed for tag in images.list_tags(reg, repo)]
-    deleted = sum(len(tags) for tags in doomed.values())
-    assert len(left) == total - deleted, len(left)
-    assert not any(tag.startswith("pr-") for tag in left)
+    return run_loop(DELETE_LOOP, config, refs)
 
 
 def layout(reg: LocalRegistry, tmp: Path, n: int, repos: int, parallel: int) -> dict[str, float]:
@@ -134,28 +119,13 @@ def layout(reg: LocalRegistry, tmp: Path, n: int, repos: int, parallel: int) -> 
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", type=int, default=2000, help="tags per layout (2000)")
-    parser.add_argument("--repos", type=int, default=20, help="repositories, 2nd layout (20)")
-    parser.add_argument("--parallel", type=int, default=8)
-    parser.add_argument(
-        "--auth",
-        choices=("token", "htpasswd"),
-        default="token",
-        help="registry auth: Bearer tokens as hosted registries use (default), or htpasswd "
-        "Basic, where the registry checks a bcrypt hash on every request",
-    )
-    args = parser.parse_args()
-    reg = LocalRegistry(args.auth, lifetime=3600).start()
+def layouts(reg: LocalRegistry, args: argparse.Namespace) -> None:
+    """The no-latency case: one repository, then R repositories, straight to the registry."""
     results = {}
-    try:
-        for repos in (1, args.repos):
-            print(f"seeding 3 x {args.n} tags in {repos} repositories ...", flush=True)
-            with tempfile.TemporaryDirectory() as tmp:
-                results[repos] = layout(reg, Path(tmp), args.n, repos, args.parallel)
-    finally:
-        reg.close()
+    for repos in (1, args.repos):
+        print(f"seeding 3 x {args.n} tags in {repos} repositories ...", flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            results[repos] = layout(reg, Path(tmp), args.n, repos, args.parallel)
     cores = os.cpu_count() or 1
     print(
         f"\nN={args.n} tags, half deleted; {args.auth} auth; ci-env --parallel {args.parallel};"
@@ -174,6 +144,58 @@ def main() -> None:
             f"| {r['requests'] / r['deleted']:.3f} "
             f"| {r['registry_cpu']:.1f} s / {r['cienv_cpu']:.1f} s | {bound:.1f}x |"
         )
+
+
+def network(reg: LocalRegistry, args: argparse.Namespace) -> None:
+    cli = cli_features()
+    rows = cleanup_network.run(reg, cli, args.n, args.rtt)
+    print(
+        f"\nN={args.n} tags in one repository, half deleted; RTT {args.rtt:g} ms on every "
+        f"request (token server too); {args.auth} auth; default --parallel {cli.parallel}; "
+        f"{os.cpu_count() or 1} cores; one run each (the skopeo loop once per policy)"
+    )
+    cleanup_network.print_table(rows, args.rtt)
+    if not cli.cache_dir:
+        print("no cached re-run: this checkout's `ci-env cleanup` has no --cache-dir")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "-n", type=int, help="tags per layout (2000), or per repository with --rtt (1000)"
+    )
+    parser.add_argument(
+        "--rtt",
+        type=float,
+        metavar="MS",
+        help="the network case instead of the layouts: MS milliseconds added to every request "
+        "(0: through the proxy without delay)",
+    )
+    parser.add_argument("--repos", type=int, default=20, help="repositories, 2nd layout (20)")
+    parser.add_argument("--parallel", type=int, default=8, help="ci-env's, in the layouts (8)")
+    parser.add_argument(
+        "--auth",
+        choices=("token", "htpasswd"),
+        default="token",
+        help="registry auth: Bearer tokens as hosted registries use (default), or htpasswd "
+        "Basic, where the registry checks a bcrypt hash on every request",
+    )
+    args = parser.parse_args()
+    if args.n is None:
+        args.n = 2000 if args.rtt is None else 1000
+    started, load = time.perf_counter(), os.getloadavg()[0]
+    reg = LocalRegistry(args.auth, lifetime=3600).start()
+    try:
+        (layouts if args.rtt is None else network)(reg, args)
+    finally:
+        reg.close()
+    print("\nstart-up, median of 5 runs:")
+    for name, seconds in startup().items():
+        print(f"  {name}: {seconds:.3f} s")
+    print(
+        f"whole benchmark: {time.perf_counter() - started:.0f} s; load average (1 min) "
+        f"{load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+    )
 
 
 if __name__ == "__main__":

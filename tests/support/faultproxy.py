@@ -21,6 +21,12 @@ on the Nth DELETE). Faults match by method and path regex, may skip the first K 
 used up after `times` (None = forever). `override_headers` forwards but replaces some answer
 headers (a lying registry or caching proxy).
 
+`delay` adds that many seconds to every request before it is forwarded or faulted: a network
+round trip between client and registry (for benchmarks). Each client connection sleeps in its
+own thread, so a client with 8 keep-alive connections still has 8 requests in flight; `peak`
+says how many were in flight at once. `also_rewrite` maps further upstream URLs (a token
+server's realm) to the proxies in front of them, so a token flow crosses the "network" too.
+
 The proxy listens on 127.0.0.1 on a free port, serves each client connection in a daemon thread,
 and stops by itself after `lifetime` seconds even if a test forgets to stop it. It uses
 `http.server`/`http.client` rather than `requests` because a proxy must pass bytes through
@@ -243,6 +249,8 @@ class Record:
     status: int = 0  # what the client was sent; 0 until answered, or reset/dropped
     fault: str = ""  # the fault injected, "" when forwarded untouched
     error: str = ""  # why the proxy could not finish the exchange (client or upstream gone)
+    arrived: float = field(default_factory=time.monotonic, compare=False)
+    finished: float = field(default=0.0, compare=False)  # time.monotonic() once done
     # Set once the proxy is done with the request (answered, faulted or failed): wait on it
     # rather than sleeping to read the final `status`/`error`.
     done: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
@@ -258,6 +266,8 @@ class FaultProxy:
         lifetime: float = 600.0,
         upstream_timeout: float = 60.0,
         verify_upstream: bool = False,
+        delay: float = 0.0,
+        also_rewrite: dict[str, str] | None = None,
     ) -> None:
         parts = urlsplit(upstream if "://" in upstream else f"http://{upstream}")
         if parts.hostname is None:
@@ -267,6 +277,11 @@ class FaultProxy:
         self._upstream_timeout = upstream_timeout
         self._verify = verify_upstream
         self._lifetime = lifetime
+        self.delay = delay
+        self._also_rewrite = dict(also_rewrite or {})
+        self._in_flight = 0
+        self.peak = 0  # most requests in flight at once since the last reset_counts()
+        self.connections = 0  # client connections accepted since the last reset_counts()
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
         self._records: list[Record] = []
@@ -339,6 +354,8 @@ class FaultProxy:
     def reset_counts(self) -> None:
         with self._lock:
             self._records.clear()
+            self.peak = self._in_flight
+            self.connections = 0
 
     def _pick(self, method: str, path: str) -> Fault | None:
         with self._lock:
@@ -355,6 +372,16 @@ class FaultProxy:
     def _record(self, record: Record) -> None:
         with self._lock:
             self._records.append(record)
+            self._in_flight += 1
+            self.peak = max(self.peak, self._in_flight)
+
+    def _connected(self) -> None:
+        with self._lock:
+            self.connections += 1
+
+    def _finished(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
 
     # -- counters --------------------------------------------------------------------------------
 
@@ -366,6 +393,10 @@ class FaultProxy:
     def counts(self) -> Counter[tuple[str, str]]:
         """Requests per (method, path)."""
         return Counter((r.method, r.path) for r in self.records)
+
+    def methods(self) -> Counter[str]:
+        """Requests per method."""
+        return Counter(r.method for r in self.records)
 
     def count(self, method: str | None = None, path: str | None = None) -> int:
         """Requests seen whose method equals `method` and path matches regex `path`."""
@@ -389,6 +420,8 @@ class FaultProxy:
         """Upstream absolute URLs in a header value point at the proxy instead."""
         for base in self._upstream_aliases():
             value = value.replace(base, self.url)
+        for base, proxy in self._also_rewrite.items():
+            value = value.replace(base, proxy)
         return value
 
     def _upstream_aliases(self) -> Iterable[str]:
@@ -420,6 +453,9 @@ class FaultProxy:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 drops connections a 32-worker client opens at once,
+    # and each dropped SYN costs that client a 1 s retransmit.
+    request_queue_size = 128
 
     def handle_error(self, request: object, client_address: object) -> None:
         """Quiet: clients dropping connections is what this proxy is for."""
@@ -432,6 +468,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         """Silent: tests read `proxy.records` instead of stderr."""
+
+    def setup(self) -> None:
+        super().setup()
+        self.proxy._connected()
 
     def do_GET(self) -> None:
         self._handle()
@@ -453,6 +493,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.proxy._record(record)
         try:
             body = self._read_body()
+            if self.proxy.delay:
+                self.proxy.sleep(self.proxy.delay)
             fault = self.proxy._pick(self.command, path)
             if fault is not None:
                 record.fault = fault.kind
@@ -464,6 +506,8 @@ class _Handler(BaseHTTPRequestHandler):
             record.error = repr(error)
             self.close_connection = True
         finally:
+            record.finished = time.monotonic()
+            self.proxy._finished()
             record.done.set()
 
     def _respond(self, fault: Fault | None, body: bytes | None) -> int:

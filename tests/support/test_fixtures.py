@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
 from tests.support import images
-from tests.support.registry import LocalRegistry
+from tests.support.latencyproxy import Network
+from tests.support.registry import PASSWORD, USERNAME, LocalRegistry
+from tests.support.tokenserver import SERVICE
 
 
 @pytest.mark.parametrize("auth", ["htpasswd", "token"])
@@ -57,3 +62,43 @@ def test_bulk_seeding_gives_distinct_digests(registry: LocalRegistry) -> None:
     assert len(set(pushed.values())) == 20
     assert images.seed_tags_on_disk(registry, "bulk", "t0", [f"x{i}" for i in range(50)]) == 50
     assert len(images.list_tags(registry, "bulk")) == 70
+
+
+def test_latency_proxy_delays_each_request_without_serialising(
+    token_registry: LocalRegistry,
+) -> None:
+    """8 clients on 8 keep-alive connections have 8 requests in flight, each one at least the
+    round trip late, and the token flow crosses the proxy too (counted and delayed)."""
+    rtt = 0.5
+    with Network(token_registry, rtt, lifetime=60) as net:
+        challenge = requests.get(f"http://{net.host}/v2/", timeout=10)
+        realm = challenge.headers["WWW-Authenticate"].split('realm="')[1].split('"')[0]
+        assert realm.startswith(net.token.url if net.token else "-")
+        grant = requests.get(
+            realm, params={"service": SERVICE}, auth=(USERNAME, PASSWORD), timeout=10
+        )
+        headers = {"Authorization": f"Bearer {grant.json()['token']}"}
+        assert net.methods() == {"GET": 1, "token": 1}
+        net.reset_counts()
+        barrier = threading.Barrier(8)
+
+        def client(_: int) -> list[float]:
+            with requests.Session() as session:
+                barrier.wait(timeout=10)
+                took = []
+                for _ in range(2):  # the second request reuses the connection (keep-alive)
+                    start = time.monotonic()
+                    answer = session.get(f"http://{net.host}/v2/", headers=headers, timeout=10)
+                    took.append(time.monotonic() - start)
+                    assert answer.status_code == 200
+                return took
+
+        with ThreadPoolExecutor(8) as pool:
+            times = [t for took in pool.map(client, range(8)) for t in took]
+        assert net.registry.peak == 8
+        assert net.registry.connections == 8
+        assert min(times) >= rtt
+        assert net.methods() == {"GET": 16, "token": 0}
+        assert net.listing() == 0
+    assert challenge.status_code == 401
+    assert grant.status_code == 200

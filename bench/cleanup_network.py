@@ -1,0 +1,178 @@
+"""The network case of `cleanup_bench.py`: the local registry behind a round trip of RTT ms.
+
+Every request of ci-env and of the skopeo loops, token requests included, goes through
+`tests.support.latencyproxy.Network`, which sleeps RTT before forwarding (per connection, so
+concurrent requests stay concurrent) and counts requests by method. Seeding goes straight to
+the registry. One repository per policy and one for its skopeo loop, N tags each, alternately
+`keep-<i>` (created yesterday) and `pr-<i>` (created 2024-01-01): both policies doom the same
+half, deterministically, so a re-seed pushes byte-identical images (same digests) and a cache
+kept from the first run is still valid.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from cleanup_common import (
+    AGE_LOOP,
+    DELETE_LOOP,
+    Cli,
+    check_left,
+    docker_config,
+    run_cleanup,
+    run_loop,
+)
+
+from tests.support import images
+from tests.support.latencyproxy import Network
+from tests.support.registry import LocalRegistry
+
+OLD = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+POLICIES = {
+    "by age": ["--delete-older-than", "30d"],
+    "by name": ["--delete-tag", "pr-.*", "--keep-newer-than", "0s"],
+}
+FAST = 32  # the --parallel of the extra by-name row
+
+
+@dataclass
+class Row:
+    policy: str
+    run: str
+    seconds: float
+    parallel: int
+    methods: dict[str, int]
+    listing: int
+    deleted: int
+    busy: float = 0.0  # seconds requests spent in the proxies, summed
+    span: float = 0.0  # first request's arrival to the last answer
+    cpu: float = 0.0  # CPU seconds of the ci-env process
+    peak: int = 0  # most registry requests in flight at once
+    loop: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return sum(self.methods.values())
+
+    def per_deleted(self) -> float:
+        return (self.total - self.listing) / self.deleted
+
+
+@dataclass
+class Case:
+    reg: LocalRegistry
+    net: Network
+    config: Path
+    tmp: Path
+    cli: Cli
+    n: int
+    new: dt.datetime
+
+    def tags(self) -> list[tuple[str, dt.datetime]]:
+        return [(f"pr-{i}", OLD) if i % 2 else (f"keep-{i}", self.new) for i in range(self.n)]
+
+    def seed(self, repo: str, only_doomed: bool = False) -> list[str]:
+        """Seed (or re-seed the deleted half of) `repo`; returns the tags to delete."""
+        tags = self.tags()
+        if only_doomed:
+            tags = [(name, created) for name, created in tags if created == OLD]
+        images.seed_bulk(self.reg, repo, tags, workers=32)
+        return [name for name, created in tags if created == OLD]
+
+    def measure(self, policy: str, run: str, repo: str, options: list[str]) -> Row:
+        parallel = FAST if "--parallel" in options else self.cli.parallel
+        doomed = [name for name, created in self.tags() if created == OLD]
+        self.net.reset_counts()
+        xdg = {"XDG_CACHE_HOME": str(self.tmp / "xdg")}
+        seconds, cpu = run_cleanup(self.net.host, repo, self.config, options, env=xdg)
+        row = self.row(policy, run, seconds, parallel, len(doomed))
+        row.cpu = cpu
+        check_left(self.reg, {repo: doomed}, self.n)
+        print(f"  {policy}, {run}: {seconds:.2f} s, {row.total} requests", flush=True)
+        return row
+
+    def row(self, policy: str, run: str, seconds: float, parallel: int, deleted: int) -> Row:
+        """What the proxies saw of the run just finished."""
+        methods = dict(self.net.methods())
+        row = Row(policy, run, seconds, parallel, methods, self.net.listing(), deleted)
+        row.busy, row.peak, row.span = self.net.busy(), self.net.registry.peak, self.net.span()
+        return row
+
+    def loop(self, policy: str) -> tuple[float, Row]:
+        """The skopeo loop for `policy` on its own copy; its time and requests."""
+        repo = f"net-{policy.replace(' ', '-')}-loop"
+        doomed = self.seed(repo)
+        refs = [f"docker://{self.net.host}/{repo}:{name}" for name, _ in self.tags()]
+        self.net.reset_counts()
+        if policy == "by age":
+            cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+            seconds = run_loop(AGE_LOOP, self.config, [str(int(cutoff.timestamp())), *refs])
+        else:
+            pr_refs = [ref for ref in refs if ref.rsplit(":", 1)[1].startswith("pr-")]
+            seconds = run_loop(DELETE_LOOP, self.config, pr_refs)
+        row = self.row(policy, "skopeo loop", seconds, 1, len(doomed))
+        check_left(self.reg, {repo: doomed}, self.n)
+        print(f"  {policy}, skopeo loop: {seconds:.2f} s, {row.total} requests", flush=True)
+        return seconds, row
+
+
+def policy_rows(case: Case, policy: str) -> tuple[list[Row], Row]:
+    repo = f"net-{policy.replace(' ', '-')}"
+    case.seed(repo)
+    options = POLICIES[policy]
+    cache = ["--cache-dir", str(case.tmp / f"cache-{repo}")] if case.cli.cache_dir else []
+    rows = [case.measure(policy, "first run", repo, options + cache)]
+    if case.cli.cache_dir:
+        case.seed(repo, only_doomed=True)
+        rows.append(case.measure(policy, "cached re-run", repo, options + cache))
+    if policy == "by name":
+        case.seed(repo, only_doomed=True)
+        fresh = ["--cache-dir", str(case.tmp / "cache-fast")] if case.cli.cache_dir else []
+        fast = options + ["--parallel", str(FAST), *fresh]
+        rows.append(case.measure(policy, f"first run, --parallel {FAST}", repo, fast))
+    loop, loop_row = case.loop(policy)
+    for row in rows:
+        row.loop = loop
+    return rows, loop_row
+
+
+def run(reg: LocalRegistry, cli: Cli, n: int, rtt_ms: float) -> list[Row]:
+    """All rows of the network case: per policy, ci-env's runs, then the skopeo loop's row."""
+    today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp, Network(reg, rtt_ms / 1000) as net:
+        config = docker_config(Path(tmp) / "docker", reg, net.host)
+        case = Case(reg, net, config, Path(tmp), cli, n, today - dt.timedelta(days=1))
+        for policy in POLICIES:
+            print(f"{policy}: seeding {n} tags ...", flush=True)
+            cienv_rows, loop_row = policy_rows(case, policy)
+            rows += [*cienv_rows, loop_row]
+    return rows
+
+
+def print_table(rows: list[Row], rtt_ms: float) -> None:
+    print(
+        "| policy | run | ci-env | skopeo loop | ratio | requests per deleted tag "
+        "| listing requests | requests by method | ideal: requests x RTT / parallel "
+        "| ci-env / ideal | first request to last answer | requests in flight: mean / peak "
+        "| time per request in the proxy (RTT + registry) | ci-env CPU |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        ideal = row.total * rtt_ms / 1000 / row.parallel
+        methods = " ".join(f"{name} {count}" for name, count in sorted(row.methods.items()))
+        is_loop = row.run == "skopeo loop"
+        cienv = "" if is_loop else f"{row.seconds:.2f} s"
+        loop = f"{row.seconds if is_loop else row.loop:.2f} s"
+        ratio = "" if is_loop else f"{row.loop / row.seconds:.1f}x"
+        over = f"{row.seconds / ideal:.2f}" if ideal else "-"
+        print(
+            f"| {row.policy} | {row.run} (parallel {row.parallel}) | {cienv} | {loop} | {ratio} "
+            f"| {row.per_deleted():.2f} | {row.listing} | {methods} | {ideal:.2f} s | {over} "
+            f"| {row.span:.2f} s | {row.busy / row.seconds:.1f} / {row.peak} "
+            f"| {row.busy / row.total * 1000:.0f} ms "
+            f"| {f'{row.cpu:.2f} s' if row.cpu else ''} |"
+        )
