@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from ci_env.cli import main
-from tests.reliability.harness import write_auth_config
 from tests.support import faultproxy as fp
+from tests.support.harness import write_auth_config
 from tests.support.images import DOCKER_MANIFEST, list_tags, push_image
 from tests.support.registry import LocalRegistry
 
