@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import socket
+import time
 
 import pytest
 import requests
 
 from tests.support import images
+from tests.support.latency import LatencyRelay
 from tests.support.registry import LocalRegistry
 
 
@@ -57,3 +60,20 @@ def test_bulk_seeding_gives_distinct_digests(registry: LocalRegistry) -> None:
     assert len(set(pushed.values())) == 20
     assert images.seed_tags_on_disk(registry, "bulk", "t0", [f"x{i}" for i in range(50)]) == 50
     assert len(images.list_tags(registry, "bulk")) == 70
+
+
+def test_latency_relay_passes_bytes_one_delay_late() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        upstream = f"127.0.0.1:{server.getsockname()[1]}"
+        with LatencyRelay(upstream, delay=0.2, lifetime=30) as relay:
+            host, port = relay.host.split(":")
+            with socket.create_connection((host, int(port)), timeout=10) as client:
+                start = time.monotonic()
+                client.sendall(b"ping")
+                far, _ = server.accept()
+                with far:
+                    far.settimeout(10)
+                    assert far.recv(16) == b"ping"
+                    assert time.monotonic() - start >= 0.2
+                    far.sendall(b"pong")
+                    assert client.recv(16) == b"pong"
