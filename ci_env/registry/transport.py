@@ -37,7 +37,7 @@ from requests.structures import CaseInsensitiveDict
 from requests.utils import requote_uri
 
 from ci_env.errors import RegistryError
-from ci_env.registries.base import BackendOptions
+from ci_env.options import BackendOptions
 
 logger = logging.getLogger(__name__)
 
