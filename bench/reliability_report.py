@@ -2,19 +2,19 @@
 
     python bench/reliability_report.py [--repeat N] [--only SUBSTRING]
 
-For each scenario of `tests/reliability/scenarios.py` (the same ones `make test` asserts): a
+For each scenario of `tests/support/scenarios.py` (the same ones `make test` asserts): a
 fresh local `docker-registry`, two seeded repositories, a dry-run plan as the oracle, then
 `ci-env cleanup` through the fault-injecting proxy, re-run while it exits non-zero. Columns:
 runs (cleanup invocations until exit 0), tags planned for removal, tags removed, tags wrongly
 deleted (kept tags gone or moved — must be 0), tags still left, retries (failed attempts the
 proxy saw: injected faults, 5xx, 429, dropped/timed-out exchanges), wall time. The `none` row
 is the baseline measured in the same run; `x base` is each row's time against it.
-Rows named `github: ...` / `dockerhub: ...` (`tests/reliability/native_scenarios.py`) put the
+Rows named `github: ...` / `dockerhub: ...` (`tests/support/native_scenarios.py`) put the
 proxy in front of that kind's native API fake instead (one repository, 4 planned removals).
 
 A second table covers hostile input and hostile registries (issue 16): every bad input of
 `tests/reliability/test_bad_input.py` (must exit 2, or fail cleanly for broken answers, and
-delete nothing) and every case of `tests/reliability/hostile_cases.py` (loopback servers
+delete nothing) and every case of `tests/support/hostile_cases.py` (loopback servers
 playing a hostile registry or token service). Columns: cases tried, hangs (past the case's
 bound), leaks (a credential sent to another origin, a secret printed or reported, a workflow
 command that reached the runner), crashes (a traceback or a wrong exit code), requests the
@@ -35,11 +35,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.reliability import hostile_cases  # noqa: E402
-from tests.reliability.native_scenarios import SCENARIOS as NATIVE  # noqa: E402
-from tests.reliability.native_scenarios import run_native  # noqa: E402
-from tests.reliability.scenarios import SCENARIOS, Outcome, run_scenario  # noqa: E402
+from tests.support import hostile_cases  # noqa: E402
+from tests.support.native_scenarios import SCENARIOS as NATIVE  # noqa: E402
+from tests.support.native_scenarios import run_native  # noqa: E402
 from tests.support.registry import LocalRegistry  # noqa: E402
+from tests.support.scenarios import SCENARIOS, Outcome, run_scenario  # noqa: E402
 
 COLUMNS = ("fault", "runs", "planned", "deleted", "wrongly deleted", "left", "retries", "time s")
 HOSTILE_COLUMNS = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.commands.clirun import base_env, run_cli
+from tests.support.clirun import base_env, run_cli
 from tests.support.ports import free_port
 from tests.support.registry import LocalRegistry
 

@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 import requests
@@ -34,11 +34,7 @@ import urllib3.connectionpool
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
-from requests.utils import requote_uri, select_proxy
-from urllib3.connectionpool import ConnectionPool
-
-if TYPE_CHECKING:
-    from requests.sessions import _Settings
+from requests.utils import requote_uri
 
 from ci_env.errors import RegistryError
 from ci_env.options import BackendOptions
@@ -302,14 +298,14 @@ class _Session(requests.Session):
     """A Session that reads the proxy and CA-bundle variables once per host, and sends
     body-less requests without the per-call merging of `Session.request`.
 
-    requests re-reads every proxy variable of the environment on each request (about 0.7 ms
-    of CPU each here, a third of a HEAD's cost); they do not change during a run.
+    requests re-reads every proxy variable of the environment on each request (0.3-0.5 ms of
+    CPU each, bench/transport_bench.py); they do not change during a run.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.auth = _no_netrc
-        self._settings: dict[tuple[str, str, str], _Settings] = {}
+        self._settings: dict[tuple[str, str, str], Mapping[str, Any]] = {}
         self._settings_lock = threading.Lock()
 
     def send_light(
@@ -352,7 +348,7 @@ class _Session(requests.Session):
         url: str,
         headers: Mapping[str, str],
         timeout: float,
-        settings: _Settings,
+        settings: Mapping[str, Any],
     ) -> requests.Response:
         """Follow a redirect as `Session.send` does (credentials dropped on another host);
         its machinery wants a fully prepared request."""
@@ -362,7 +358,7 @@ class _Session(requests.Session):
             full,
             stream=True,
             timeout=timeout,
-            verify=settings["verify"],  # type: ignore[arg-type]  # a CA path is fine too
+            verify=settings["verify"],
             cert=settings["cert"],
             proxies=settings["proxies"],
         )
@@ -371,9 +367,11 @@ class _Session(requests.Session):
         final.history = history
         return final
 
+    # A public Session hook, cached per origin: requests' own costs a HEAD a fifth to a third
+    # more client CPU (bench/transport_bench.py). Typed Any: the stubs' name for it is private.
     def merge_environment_settings(
         self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> _Settings:
+    ) -> Any:
         if proxies:
             return super().merge_environment_settings(url, proxies, stream, verify, cert)
         parts = urlsplit(str(url))
@@ -384,39 +382,22 @@ class _Session(requests.Session):
             known = super().merge_environment_settings(url, proxies, stream, verify, cert)
             with self._settings_lock:
                 self._settings[key] = known
-        return known.copy()
+        return dict(known)
 
 
 class _Adapter(HTTPAdapter):
-    """Keeps the connection pool of each origin and TLS setting: requests rebuilds the pool
-    key on every request (a sixth of a HEAD's client CPU here). Proxied requests, and pools
-    the pool manager has closed since, take requests' own way."""
+    """requests' adapter with pools whose connections a `_Watch` can stop. Pools come from
+    requests' own path: caching them per origin (a hook only since requests 2.32.2) saved
+    4-9% of a HEAD's client CPU and nothing that held at 5 or 20 ms of latency
+    (bench/transport_bench.py), so it went."""
 
     def __init__(self) -> None:
         super().__init__(pool_connections=4, pool_maxsize=32, max_retries=0)
-        self._pools: dict[tuple[str, str, str, str], ConnectionPool] = {}
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         # Connections a `_Watch` can stop (direct ones; a proxy's pools are requests' own).
         self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
-
-    def get_connection_with_tls_context(
-        self,
-        request: requests.PreparedRequest,
-        verify: bool | str | None,
-        proxies: Mapping[str, str] | None = None,
-        cert: Any = None,
-    ) -> ConnectionPool:
-        if proxies and select_proxy(str(request.url), dict(proxies)):
-            return super().get_connection_with_tls_context(request, verify, proxies, cert)
-        parts = urlsplit(str(request.url))
-        key = (parts.scheme, parts.netloc, repr(verify), repr(cert))
-        pool = self._pools.get(key)
-        if pool is None or getattr(pool, "pool", None) is None:  # closed: no connection queue
-            pool = super().get_connection_with_tls_context(request, verify, proxies, cert)
-            self._pools[key] = pool
-        return pool
 
 
 class Transport:

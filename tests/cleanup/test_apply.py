@@ -8,7 +8,7 @@ from ci_env.cleanup.apply import Applier, Job, Status
 from ci_env.cleanup.plan import Action, PlanItem, RepoPlan
 from ci_env.errors import AuthError, RegistryError
 from ci_env.registries.base import Image
-from tests.cleanup.fakes import FakeBackend, digest
+from tests.support.fake_backend import FakeBackend, digest
 
 
 def seeded(count: int) -> tuple[FakeBackend, RepoPlan]:

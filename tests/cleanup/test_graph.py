@@ -11,7 +11,7 @@ from ci_env.cleanup.rules import Rules, Untagged
 from ci_env.inuse.base import InUse, RepoUse
 from ci_env.oci import DOCKER_MANIFEST
 from ci_env.registries.base import Image
-from tests.cleanup.fakes import FakeBackend, TagsOnlyBackend, digest
+from tests.support.fake_backend import FakeBackend, TagsOnlyBackend, digest
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 OLD = NOW - timedelta(days=60)

@@ -8,7 +8,7 @@ from ci_env.cleanup import plan as plans
 from ci_env.cleanup.plan import Action, Plan, PlanItem, RepoPlan
 from ci_env.errors import UsageError
 from ci_env.registries.base import OpKind
-from tests.cleanup.fakes import digest
+from tests.support.fake_backend import digest
 
 WHEN = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 

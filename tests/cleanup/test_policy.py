@@ -9,7 +9,7 @@ from ci_env.cleanup.plan import Action, PlanItem, RepoPlan
 from ci_env.cleanup.rules import GitRule, Rules, Untagged
 from ci_env.inuse.base import RepoUse
 from ci_env.registries.base import Image
-from tests.cleanup.fakes import digest
+from tests.support.fake_backend import digest
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 

@@ -18,8 +18,9 @@ from ci_env.cleanup.rules import KubeRule
 from ci_env.commands import _inuse
 from ci_env.errors import UsageError
 from ci_env.inuse.kubernetes import InCluster
-from tests.commands.clirun import base_env, run_cli
-from tests.commands.test_cleanup import (
+from tests.fakes.kubernetes_api import FakeKubernetes, pod_spec, workload, write_kubeconfig
+from tests.support import images
+from tests.support.cleanup_cli import (
     OLD,
     REPO,
     cleanup,
@@ -28,8 +29,7 @@ from tests.commands.test_cleanup import (
     push,
     push_untagged,
 )
-from tests.fakes.kubernetes_api import FakeKubernetes, pod_spec, workload, write_kubeconfig
-from tests.support import images
+from tests.support.clirun import base_env, run_cli
 from tests.support.registry import LocalRegistry
 
 OTHER = "grp/other"

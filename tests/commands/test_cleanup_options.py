@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from tests.commands.clirun import base_env, run_cli
 from tests.support import images
+from tests.support.clirun import base_env, run_cli
 from tests.support.registry import LocalRegistry
 
 

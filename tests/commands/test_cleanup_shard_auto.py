@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.commands.clirun import base_env, run_cli
+from tests.support.clirun import base_env, run_cli
 
 UNREACHABLE = "127.0.0.1:9/grp/app"  # the shard is parsed before any request
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.commands.clirun import base_env, run_cli
+from tests.support.clirun import base_env, run_cli
 
 
 def test_human_output_names_kind_and_methods(tmp_path: Path) -> None:

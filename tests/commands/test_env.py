@@ -16,7 +16,7 @@ from pathlib import Path
 import docker.auth
 import pytest
 
-from tests.commands.clirun import base_env, run_cli
+from tests.support.clirun import base_env, run_cli
 from tests.support.images import push_image
 from tests.support.registry import LocalRegistry, _htpasswd
 

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from ci_env import dockerconfig
-from tests.commands.clirun import base_env, run_cli
+from tests.support.clirun import base_env, run_cli
 
 
 def test_gc_removes_old_marked_directories_only(tmp_path: Path) -> None:

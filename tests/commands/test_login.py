@@ -13,7 +13,7 @@ import pytest
 from moto import mock_aws
 
 from ci_env import cli, logins
-from tests.commands.clirun import ROOT, base_env, run_cli
+from tests.support.clirun import ROOT, base_env, run_cli
 from tests.support.registry import LocalRegistry
 
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ci_env import credstore
-from tests.commands.clirun import base_env, run_cli
+from tests.support.clirun import base_env, run_cli
 
 
 def test_logout_registry(tmp_path: Path) -> None:

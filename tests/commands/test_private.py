@@ -18,9 +18,9 @@ from pathlib import Path
 import docker.auth
 import pytest
 
-from tests.commands.clirun import ROOT, base_env, run_cli
-from tests.reliability.harness import registry_with_users
 from tests.support import images
+from tests.support.clirun import ROOT, base_env, run_cli
+from tests.support.harness import registry_with_users
 from tests.support.registry import LocalRegistry
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.commands.clirun import base_env, run_cli
 from tests.support import images
+from tests.support.clirun import base_env, run_cli
 from tests.support.registry import LocalRegistry
 
 

@@ -36,7 +36,8 @@ from tests.fakes.google_registry import GoogleRegistry
 from tests.fakes.harbor_api import Artifact, FakeHarbor
 from tests.fakes.quay_api import FakeQuay
 from tests.fakes.selectel_api import IDENTITY_SCHEMA, FakeSelectel
-from tests.support.images import list_tags, manifest_exists, push_image, tag
+from tests.support.images import manifest_exists, push_image
+from tests.support.native_seed import real_state, seed
 from tests.support.registry import LocalRegistry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,29 +64,6 @@ class Case:
     expected_extra: dict[str | None, str] = field(default_factory=dict)
     fronts: list[Front] = field(default_factory=list)
     check: Callable[[], None] = lambda: None  # the kind's own API did the work
-
-
-def seed(reg: LocalRegistry, repo: str) -> dict[str, str]:
-    """The four images of the scenario in the real registry; tag -> digest."""
-    x = push_image(reg, repo, "v1", seed=f"{repo}-x", via="http")
-    tag(reg, repo, "v1", "pr-1")
-    y = push_image(reg, repo, "pr-2", seed=f"{repo}-y", via="http")
-    z = push_image(reg, repo, "pr-3", seed=f"{repo}-z", via="http")
-    tag(reg, repo, "pr-3", "pr-4")
-    w = push_image(reg, repo, "main", seed=f"{repo}-w", via="http")
-    return {"v1": x, "pr-1": x, "pr-2": y, "pr-3": z, "pr-4": z, "main": w}
-
-
-def real_state(reg: LocalRegistry, repo: str) -> dict[str, str]:
-    session = reg.session()
-    found = {}
-    for name in list_tags(reg, repo):
-        head = session.head(
-            f"/v2/{repo}/manifests/{name}",
-            headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
-        )
-        found[name] = head.headers["Docker-Content-Digest"]
-    return found
 
 
 def drop_tag_on_disk(reg: LocalRegistry, repo: str, name: str) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ast
 import base64
-import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -31,10 +30,9 @@ from ci_env.options import BackendOptions
 from ci_env.registries import _aws, ecr, ecr_public
 from ci_env.registries.base import Operation, OpKind, first_pattern_match
 from tests.support import motoserver
+from tests.support.ecr_images import ACCOUNT, HOST, image_manifest, put
 from tests.support.ports import free_port
 
-ACCOUNT = "123456789012"
-HOST = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com"
 OPTIONS = BackendOptions(max_attempts=2, timeout=10)
 
 
@@ -57,30 +55,6 @@ def moto(aws_env: None) -> Iterator[Any]:
         client = boto3.client("ecr", region_name="us-east-1")
         client.create_repository(repositoryName="app")
         yield client
-
-
-def image_manifest(seed: str) -> str:
-    layer = hashlib.sha256(seed.encode()).hexdigest()
-    return json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                       "digest": "sha256:" + hashlib.sha256(b"cfg" + seed.encode()).hexdigest(),
-                       "size": 2},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                        "digest": f"sha256:{layer}", "size": 1}],
-        }
-    )  # fmt: skip
-
-
-def put(client: Any, repo: str, tags: list[str], body: str, media: str = OCI_MANIFEST) -> str:
-    """Push `body` under each tag; ECR's digest is the sha256 of the manifest bytes."""
-    digest = "sha256:" + hashlib.sha256(body.encode()).hexdigest()
-    for tag in tags:
-        client.put_image(repositoryName=repo, imageManifest=body, imageTag=tag,
-                         imageManifestMediaType=media, imageDigest=digest)  # fmt: skip
-    return digest
 
 
 def tags_of(client: Any, repo: str = "app") -> dict[str, list[str]]:
@@ -406,7 +380,7 @@ def test_backend_reaches_moto_server_through_aws_endpoint_url(moto_server: str) 
 
 @pytest.mark.slow
 def test_cli_detect_and_cleanup_against_moto_server(moto_server: str, tmp_path: Path) -> None:
-    from tests.commands.clirun import base_env, run_cli
+    from tests.support.clirun import base_env, run_cli
 
     client = boto3.client("ecr", region_name="us-east-1")
     client.create_repository(repositoryName="app")

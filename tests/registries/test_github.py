@@ -294,7 +294,7 @@ def test_list_repositories_of_an_owner(
 
 @pytest.mark.slow
 def test_cli_detect_and_cleanup(registry: LocalRegistry, fake: FakeGitHub, tmp_path: Path) -> None:
-    from tests.commands.clirun import base_env, run_cli
+    from tests.support.clirun import base_env, run_cli
 
     shared = push_image(registry, REPO, "1.0", via="http")
     tag(registry, REPO, "1.0", "pr-1")

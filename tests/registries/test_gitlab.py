@@ -207,7 +207,7 @@ def test_list_repositories(fake: FakeGitLab, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_cli_inside_a_gitlab_job(fake: FakeGitLab, tmp_path: Path) -> None:
-    from tests.commands.clirun import base_env, run_cli
+    from tests.support.clirun import base_env, run_cli
 
     assert fake.registry is not None
     shared = push_image(fake.registry, REPO, "1.0", via="http")

@@ -15,7 +15,7 @@ from ci_env.options import BackendOptions
 from ci_env.registries.default import DistributionBackend
 from ci_env.registries.detect import probe
 from ci_env.registries.nexus import NexusBackend
-from tests.registries.distribution_kinds import untag_by_throwaway_then_delete
+from tests.support.distribution_kinds import untag_by_throwaway_then_delete
 from tests.support.registry import LocalRegistry
 
 REPO = "docker-hosted/team/app"

@@ -7,7 +7,7 @@ from pathlib import Path
 from ci_env.registries import backend_class
 from ci_env.registries.base import first_pattern_match
 from ci_env.registries.yandex import YandexBackend
-from tests.registries.distribution_kinds import untag_by_throwaway_then_delete
+from tests.support.distribution_kinds import untag_by_throwaway_then_delete
 from tests.support.registry import LocalRegistry
 
 REPO = "crp0123456789/app"

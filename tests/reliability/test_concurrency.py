@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability import harness
-from tests.reliability.harness import Result, auth_of, base_env, registry_with_users, run_cli
+from tests.support import harness
 from tests.support.faultproxy import FaultProxy
+from tests.support.harness import Result, auth_of, base_env, registry_with_users, run_cli
 from tests.support.registry import LocalRegistry
 
 JOBS = 50
@@ -154,7 +154,7 @@ def test_two_cleanups_of_one_repository_at_once_end_exactly_as_planned(
     the interleaving, no kept tag may move or go, and after one more run every planned removal
     is done. A loser's failures are reported (exit 1), never a traceback.
     """
-    from tests.reliability import scenarios  # noqa: PLC0415
+    from tests.support import scenarios  # noqa: PLC0415
 
     for repo in scenarios.REPOS:
         scenarios.seed(registry, repo)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -203,7 +202,7 @@ def test_upstream_down_answers_502() -> None:
 def test_stops_by_itself_after_lifetime(upstream: str) -> None:
     proxy = fp.FaultProxy(upstream, lifetime=0.3).start()
     assert requests.get(f"{proxy.url}/small", timeout=5).status_code == 200
-    time.sleep(0.8)
+    assert proxy.wait_stopped(10)  # by its lifetime timer: nothing called stop()
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{proxy.url}/small", timeout=2)
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.scenarios import SCENARIOS, run_scenario
 from tests.support.registry import LocalRegistry
+from tests.support.scenarios import SCENARIOS, run_scenario
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))

@@ -1,5 +1,6 @@
 """Hostile registries (issue 16): no credential to another origin, no secret printed, no hang,
-no traceback. The cases live in `hostile_cases.py` (shared with bench/reliability_report.py)."""
+no traceback. The cases live in `tests/support/hostile_cases.py` (shared with
+bench/reliability_report.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.hostile_cases import CASES
+from tests.support.hostile_cases import CASES
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from tests.reliability.harness import Result, base_env, run_cli
 from tests.support import images
 from tests.support.faultproxy import FaultProxy, hook, override_headers
+from tests.support.harness import Result, base_env, run_cli
 from tests.support.registry import LocalRegistry
 
 OLD = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.native_scenarios import SCENARIOS, run_native
+from tests.support.native_scenarios import SCENARIOS, run_native
 from tests.support.registry import LocalRegistry
 
 CASES = [(kind, fault) for kind, faults in SCENARIOS.items() for fault in faults]

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability import harness
-from tests.reliability.harness import base_env, write_auth_config
+from tests.support import harness
+from tests.support.harness import base_env, write_auth_config
 from tests.support.images import list_tags, push_image, seed_tags_on_disk, tag
 from tests.support.registry import LocalRegistry
 

@@ -43,7 +43,9 @@ from tests.fakes.dockerhub_api import FakeDockerHub
 from tests.fakes.github_api import FakeGitHub
 from tests.fakes.gitlab_api import FakeGitLab, GitLabRegistry
 from tests.fakes.harbor_api import Artifact, FakeHarbor
-from tests.reliability.harness import (
+from tests.support import faultproxy as fp
+from tests.support import motoserver
+from tests.support.harness import (
     TRACEBACK,
     ArgvWatch,
     Result,
@@ -53,8 +55,6 @@ from tests.reliability.harness import (
     run_cli,
     write_auth_config,
 )
-from tests.support import faultproxy as fp
-from tests.support import motoserver
 from tests.support.images import list_tags, push_image, tag
 from tests.support.ports import free_port
 from tests.support.registry import LocalRegistry
@@ -579,7 +579,7 @@ def moto_server() -> Iterator[str]:
 def test_ecr_native_leaks_nothing(moto_server: str, session: Session) -> None:
     import boto3  # noqa: PLC0415 - only this test needs it
 
-    from tests.registries.test_ecr import HOST, image_manifest, put  # noqa: PLC0415
+    from tests.support.ecr_images import HOST, image_manifest, put  # noqa: PLC0415
 
     aws = {
         "AWS_ENDPOINT_URL": moto_server,

@@ -11,7 +11,7 @@ from ci_env.cleanup.apply import Outcome, Status
 from ci_env.cleanup.plan import Action, Plan, PlanItem, RepoPlan
 from ci_env.registries.base import Operation, OpKind
 from ci_env.reports import base as reports
-from tests.cleanup.fakes import digest
+from tests.support.fake_backend import digest
 from tests.support.tools import check_jsonschema
 
 WHEN = datetime(2025, 1, 1, tzinfo=UTC)

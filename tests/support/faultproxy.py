@@ -286,6 +286,7 @@ class FaultProxy:
         self._faults: list[Fault] = []
         self._records: list[Record] = []
         self._stopping = threading.Event()
+        self._stopped = threading.Event()  # set once the port is closed
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._timer: threading.Timer | None = None
@@ -316,6 +317,11 @@ class FaultProxy:
             server.server_close()
         if self._timer is not None and self._timer is not threading.current_thread():
             self._timer.cancel()
+        self._stopped.set()
+
+    def wait_stopped(self, timeout: float) -> bool:
+        """Whether the proxy stopped (its port closed) within `timeout` seconds."""
+        return self._stopped.wait(timeout)
 
     def __enter__(self) -> FaultProxy:
         return self.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +12,7 @@ import pytest
 import requests
 
 from tests.support import images
+from tests.support.latency import LatencyRelay
 from tests.support.latencyproxy import Network
 from tests.support.registry import PASSWORD, USERNAME, LocalRegistry
 from tests.support.tokenserver import SERVICE
@@ -102,3 +104,20 @@ def test_latency_proxy_delays_each_request_without_serialising(
         assert net.listing() == 0
     assert challenge.status_code == 401
     assert grant.status_code == 200
+
+
+def test_latency_relay_passes_bytes_one_delay_late() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        upstream = f"127.0.0.1:{server.getsockname()[1]}"
+        with LatencyRelay(upstream, delay=0.2, lifetime=30) as relay:
+            host, port = relay.host.split(":")
+            with socket.create_connection((host, int(port)), timeout=10) as client:
+                start = time.monotonic()
+                client.sendall(b"ping")
+                far, _ = server.accept()
+                with far:
+                    far.settimeout(10)
+                    assert far.recv(16) == b"ping"
+                    assert time.monotonic() - start >= 0.2
+                    far.sendall(b"pong")
+                    assert client.recv(16) == b"pong"

@@ -21,11 +21,11 @@ from pathlib import Path
 from tests.fakes._front import Front
 from tests.fakes.dockerhub_api import FakeDockerHub
 from tests.fakes.github_api import TOKEN, FakeGitHub
-from tests.registries.test_cli_native import real_state, seed
-from tests.reliability.harness import base_env, run_cli, write_auth_config
-from tests.reliability.scenarios import Outcome
 from tests.support import faultproxy as fp
+from tests.support.harness import base_env, run_cli, write_auth_config
+from tests.support.native_seed import real_state, seed
 from tests.support.registry import LocalRegistry
+from tests.support.scenarios import Outcome
 
 POLICY = ["--keep-newer-than", "0s", "--delete-tag", "pr-.*"]
 FAST = ["--timeout", "1.5", "--max-attempts", "5", "--max-retry-seconds", "20"]

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.reliability.harness import TRACEBACK, Result, base_env, run_cli, write_auth_config
+from tests.support.harness import TRACEBACK, Result, base_env, run_cli, write_auth_config
 from tests.support.hostile import Answer, Hostile, Request, basic_challenge
 from tests.support.images import DOCKER_MANIFEST, push_image
 from tests.support.registry import LocalRegistry

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.reliability.harness import TRACEBACK, Result, base_env, run_cli, write_auth_config
 from tests.support import faultproxy as fp
+from tests.support.harness import TRACEBACK, Result, base_env, run_cli, write_auth_config
 from tests.support.images import list_tags, seed_bulk, tag
 from tests.support.registry import LocalRegistry
 
