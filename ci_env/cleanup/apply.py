@@ -82,7 +82,6 @@ class Applier:
         self.results: list[Outcome] = []
         self.plans: dict[str, RepoPlan] = {}  # name -> the plan as re-validated and carried out
         self._seen: dict[str, Mapping[str, str]] = {}  # name -> tag -> digest seen so far
-        self._held: dict[str, Mapping[str, str]] = {}  # name -> digest -> why it is not deleted
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
@@ -125,11 +124,7 @@ class Applier:
 
     def _run_ops(self, job: Job, ops: Sequence[Operation]) -> None:
         todo: list[Operation] = []
-        held = self._held.get(job.plan.name, {})
         for op in ops:
-            if op.kind is OpKind.DELETE and op.digest in held:
-                self._record([Outcome(job.plan.name, op, Status.SKIPPED, held[op.digest])])
-                continue
             try:
                 early = self._check(job, op) if self.recheck else None
             except AuthError:
@@ -160,7 +155,6 @@ class Applier:
                 seen,
                 wave=wave,
                 kept_too=self.recheck and first,
-                parallel=self.parallel,
             )
         except AuthError:
             raise
@@ -173,7 +167,6 @@ class Applier:
             )  # fmt: skip
         if checked.ran:
             self._seen[name] = checked.seen
-            self._held[name] = {**self._held.get(name, {}), **checked.held}
         self.plans[name] = checked.plan
         return Job(checked.plan, job.backend)
 
