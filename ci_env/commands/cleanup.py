@@ -14,8 +14,8 @@ import dataclasses
 import logging
 import re
 import sys
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -36,9 +36,6 @@ from ci_env.registries.base import Backend, BackendOptions
 from ci_env.registries.detect import detect
 from ci_env.reports import base as reports
 from ci_env.reports import human
-
-# Repositories planned at once (see `_Run.make_plan`).
-PLAN_REPOSITORIES = 4
 
 NAME = "cleanup"
 HELP = "delete registry tags by retention policy, keeping everything kept tags need"
@@ -295,7 +292,9 @@ class _Run:
             found.extend((backend, name) for name in names_found)
         return found
 
-    def make_plan(self, rules: Rules) -> Plan:
+    def settings(self, rules: Rules) -> tuple[planner.Settings, tuple[str, ...]]:
+        """Planner settings and the plan's in-use sources; reads keep.git's history and the
+        images in use once."""
         history = gitrefs.read_history(self.args.git_dir) if rules.keep_git is not None else None
         s = planner.Settings(
             rules,
@@ -307,14 +306,56 @@ class _Run:
             skip_broken=rules.broken is Broken.SKIP,
         )
         in_use = () if s.in_use is None else s.in_use.sources or ("in-use protection",)
+        return s, in_use
+
+    def planning(self, s: planner.Settings, workers: Executor) -> tuple[planner.Settings, Progress]:
+        """`s` on the shared `workers`, counting tags on a planning progress bar."""
+        progress = Progress(0, sys.stderr, tty=sys.stderr.isatty(), label="planning", unit="tags")
+        s = replace(s, workers=workers, on_listed=progress.grow, on_resolved=progress.advance)
+        return s, progress
+
+    def make_plan(self, rules: Rules) -> Plan:
+        """The whole plan, every repository planned before anything is deleted."""
+        s, in_use = self.settings(rules)
         pairs = self.repositories()
-        # A few repositories at a time: each one's listing waits on round trips (token, tags
-        # list) that overlap well; each already reads its manifests with `parallel` workers.
-        with ThreadPoolExecutor(max(1, min(PLAN_REPOSITORIES, len(pairs)))) as pool:
-            self.plans.extend(
-                pool.map(lambda pair: planner.plan_repository(pair[0], pair[1], s), pairs)
-            )
+        with ThreadPoolExecutor(s.parallel, thread_name_prefix="plan") as workers:
+            s, progress = self.planning(s, workers)
+            try:
+                found = dict(planner.plan_all(pairs, s))
+            finally:
+                progress.close()
+        self.plans.extend(found[index] for index in sorted(found))
         return Plan(self.started, tuple(self.plans), in_use)
+
+    def plan_and_apply(self, rules: Rules) -> Plan:
+        """Plan and delete in one pipeline: a repository's deletions (after its re-check)
+        start as soon as its plan is final; planning and deleting share `--parallel` workers."""
+        s, in_use = self.settings(rules)
+        pairs = self.repositories()
+        found: dict[int, RepoPlan] = {}
+        with ThreadPoolExecutor(s.parallel, thread_name_prefix="plan") as workers:
+            s, planning = self.planning(s, workers)
+            tty = sys.stderr.isatty()
+            progress = Progress(0, sys.stderr, tty=tty, held=tty)  # one bar on a terminal
+
+            def jobs() -> Iterator[Job]:
+                for index, repo in planner.plan_all(pairs, s):
+                    found[index] = repo
+                    self.plans.append(repo)
+                    progress.grow(len(repo.operations()))
+                    yield Job(repo, self.backend(repo.registry, repo.kind))
+                planning.close()
+                progress.release()
+
+            applier = Applier(parallel=s.parallel, on_done=progress.advance)
+            try:
+                applier.run(jobs(), workers)
+            finally:
+                self.outcomes = list(applier.results)
+                self.applied = dict(applier.plans)
+                self.plans[:] = [found[index] for index in sorted(found)]
+                progress.close()
+        return self.revised(Plan(self.started, tuple(self.plans), in_use))
 
     def apply(self, plan: Plan, *, recheck: bool) -> Plan:
         """Carry out `plan`; returns it as re-validated right before the deletions."""
@@ -422,14 +463,17 @@ def run(args: argparse.Namespace) -> int:
     plan = saved or Plan(run.started)
     error: CiEnvError | None = None
     try:
-        if rules is not None:
-            plan = run.make_plan(rules)
-        elif saved is not None:
-            plan = saved = _inuse.recheck_saved(args, env, saved)
-        if args.plan_out:
-            plans.save(plan, args.plan_out)
-        if not dry_run:
-            plan = run.apply(plan, recheck=saved is not None)
+        if rules is not None and not (dry_run or args.plan_out):
+            plan = run.plan_and_apply(rules)  # the whole plan is never needed at once
+        else:
+            if rules is not None:
+                plan = run.make_plan(rules)
+            elif saved is not None:
+                plan = saved = _inuse.recheck_saved(args, env, saved)
+            if args.plan_out:
+                plans.save(plan, args.plan_out)
+            if not dry_run:
+                plan = run.apply(plan, recheck=saved is not None)
     except CiEnvError as problem:
         error = problem
         plan = run.revised(saved or Plan(run.started, tuple(run.plans)))

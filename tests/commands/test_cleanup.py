@@ -157,11 +157,14 @@ def test_keep_orphan_referrers(registry: LocalRegistry, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_unreadable_kept_index_fails_closed(registry: LocalRegistry, tmp_path: Path) -> None:
     child = push(registry, "child")
-    index = images.push_index(registry, REPO, "v1", [child])
+    # v1's own manifest comes with the listing's GET by tag: the walk reads the untagged
+    # inner index by digest, and that read fails.
+    inner = images.push_index(registry, REPO, None, [child])
+    images.push_index(registry, REPO, "v1", [inner])
     push(registry, "pr-1")
     report = tmp_path / "report.json"
     with FaultProxy(registry.url) as proxy:
-        proxy.add(status(500, times=None, method="GET", path=f"/manifests/{index}"))
+        proxy.add(status(500, times=None, method="GET", path=f"/manifests/{inner}"))
         env = cli_env(tmp_path, registry, proxy.host)
         done = cleanup(
             env,
