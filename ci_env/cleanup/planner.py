@@ -51,8 +51,8 @@ class Settings:
     # The shared workers (the run's request budget); None: a pool of `parallel` per call.
     # Only a repository's own thread submits to it, so no task ever waits on another.
     workers: Executor | None = None
-    on_resolved: Callable[[int], None] | None = None  # progress: tags resolved (see `listed`)
-    on_listed: Callable[[int], None] | None = None  # progress: tags listed, to resolve
+    on_listed: Callable[[int], None] | None = None  # progress: tags listed (the total)
+    on_resolved: Callable[[int], None] | None = None  # progress: tags resolved or decided
 
 
 def map_parallel(parallel: int, func: Callable[[T], R], items: Sequence[T]) -> list[R]:
