@@ -105,15 +105,16 @@ def _timed(backend: Backend, repository: str, image: Image) -> Image:
 
 
 def merge(images: Iterable[Image]) -> list[Image]:
-    """Images of single tags grouped by digest (tags sorted), sorted by digest."""
-    by_digest: dict[str, Image] = {}
+    """Images of single tags grouped by digest (tags sorted), sorted by digest. Linear: one
+    digest may carry 20,000 tags."""
+    first: dict[str, Image] = {}
+    tags: dict[str, list[str]] = {}
     for image in images:
-        known = by_digest.get(image.digest)
-        if known is not None:
-            tags = tuple(sorted(known.tags + image.tags))
-            image = replace(known, tags=tags, created=known.created or image.created)
-        by_digest[image.digest] = image
-    return [by_digest[digest] for digest in sorted(by_digest)]
+        known = first.setdefault(image.digest, image)
+        if known.created is None and image.created is not None:
+            first[image.digest] = image
+        tags.setdefault(image.digest, []).extend(image.tags)
+    return [replace(first[d], tags=tuple(sorted(tags[d]))) for d in sorted(first)]
 
 
 def _with_times(
