@@ -3,6 +3,9 @@
 - `parallel` workers share one backend (one pooled session) per registry; backends with a
   batch API get chunks of their declared `Backend.batch_size` operations per call.
 - `--max-requests-per-second` is enforced by the backends' shared transport limiter.
+- Repositories are carried out as their plans arrive, each on a thread of its own that
+  re-checks it and hands its operations to the workers wave by wave: one repository's
+  deletions never wait for another's planning or check.
 - Before each wave a repository's plan is re-validated (`revalidate`): tags pushed or moved
   since planning protect their digests; a check that fails closes the repository (or the
   second wave) with nothing more deleted. `plans` holds the plans as finally carried out.
@@ -17,10 +20,9 @@ from __future__ import annotations
 import enum
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
-from functools import partial
 
 from ci_env.cleanup import revalidate
 from ci_env.cleanup.graph import short
@@ -76,7 +78,6 @@ class Applier:
         self.results: list[Outcome] = []
         self.plans: dict[str, RepoPlan] = {}  # name -> the plan as re-validated and carried out
         self._seen: dict[str, Mapping[str, str]] = {}  # name -> tag -> digest seen so far
-        self._held: dict[str, Mapping[str, str]] = {}  # name -> digest -> why it is not deleted
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
@@ -119,11 +120,7 @@ class Applier:
 
     def _run_ops(self, job: Job, ops: Sequence[Operation]) -> None:
         todo: list[Operation] = []
-        held = self._held.get(job.plan.name, {})
         for op in ops:
-            if op.kind is OpKind.DELETE and op.digest in held:
-                self._record([Outcome(job.plan.name, op, Status.SKIPPED, held[op.digest])])
-                continue
             try:
                 early = self._check(job, op) if self.recheck else None
             except AuthError:
@@ -154,7 +151,6 @@ class Applier:
                 seen,
                 wave=wave,
                 kept_too=self.recheck and first,
-                parallel=self.parallel,
             )
         except AuthError:
             raise
@@ -167,7 +163,6 @@ class Applier:
             )  # fmt: skip
         if checked.ran:
             self._seen[name] = checked.seen
-            self._held[name] = {**self._held.get(name, {}), **checked.held}
         self.plans[name] = checked.plan
         return Job(checked.plan, job.backend)
 
@@ -182,30 +177,57 @@ class Applier:
         self._record([Outcome(name, op, Status.FAILED, text) for op in job.plan.waves()[1]])
         return None
 
-    def run(self, jobs: Sequence[Job]) -> list[Outcome]:
-        """Apply every job's operations, wave by wave (see `RepoPlan.waves`), each repository
-        re-validated right before each wave; AuthError propagates after the pool stops."""
-        self.plans = {job.plan.name: job.plan for job in jobs}
-        current = list(jobs)
-        with ThreadPoolExecutor(self.parallel, thread_name_prefix="cleanup") as pool:
-            for wave in (0, 1):
-                checked = list(pool.map(partial(self._revalidate, wave=wave), current))
-                current = [job for job in checked if job is not None]
-                futures: list[Future[None]] = [
-                    pool.submit(self._run, job, chunk)
-                    for job in current
-                    for chunk in _chunks(job, wave)
-                ]
-                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-                failed = [f for f in done if f.exception() is not None]
-                if failed:
-                    self._stop.set()
-                    for future in futures:
-                        future.cancel()
-                    error = failed[0].exception()
-                    assert error is not None
-                    raise error
-        jobs = [Job(self.plans[job.plan.name], job.backend) for job in jobs]
+    def run(self, jobs: Iterable[Job], workers: Executor | None = None) -> list[Outcome]:
+        """Apply every job's operations as the jobs arrive (`jobs` may yield plans as they
+        become final, so a repository's deletions start while others are still planned).
+        Each repository runs its waves in order (see `RepoPlan.waves`), re-validated right
+        before each; repositories run side by side, their operations on `parallel` workers
+        (or the run's shared `workers`). AuthError propagates once started work has stopped."""
+        self.plans = {}
+        own = ThreadPoolExecutor(self.parallel, thread_name_prefix="cleanup")
+        pool = workers or own
+        lanes = ThreadPoolExecutor(self.parallel, thread_name_prefix="cleanup-repo")
+        started: list[tuple[Job, Future[None]]] = []
+        try:
+            for job in jobs:
+                if self._stop.is_set():
+                    break
+                self.plans[job.plan.name] = job.plan
+                started.append((job, lanes.submit(self._lane, pool, job)))
+        except BaseException:
+            self._stop.set()  # planning failed (e.g. AuthError): started repositories stop
+            raise
+        finally:
+            wait([future for _, future in started])
+            lanes.shutdown()
+            own.shutdown()
+        errors = [error for _, f in started if (error := f.exception()) is not None]
+        if errors:
+            raise errors[0]
+        self._clear_all([Job(self.plans[job.plan.name], job.backend) for job, _ in started])
+        return self.results
+
+    def _lane(self, pool: Executor, job: Job) -> None:
+        """One repository: re-check, first wave, re-check, second wave."""
+        current: Job | None = job
+        for wave in (0, 1):
+            if current is None or self._stop.is_set():
+                return
+            current = self._revalidate(current, wave)
+            if current is None:
+                return
+            futures = [pool.submit(self._run, current, chunk) for chunk in _chunks(current, wave)]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = [f for f in done if f.exception() is not None]
+            if failed:
+                self._stop.set()
+                for future in futures:
+                    future.cancel()
+                error = failed[0].exception()
+                assert error is not None
+                raise error
+
+    def _clear_all(self, jobs: Sequence[Job]) -> None:
         gone: dict[str, list[str]] = {}  # repository -> digests whose delete found them gone
         for o in self.results:
             if o.status is Status.GONE and o.op.kind is OpKind.DELETE:
@@ -213,7 +235,6 @@ class Applier:
         for job in jobs:
             if job.plan.name in gone:
                 self._clear_dangling(job, gone[job.plan.name])
-        return self.results
 
     def _clear_dangling(self, job: Job, digests: list[str]) -> None:
         """Tags of digests found already gone may still be listed (see

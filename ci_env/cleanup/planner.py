@@ -1,17 +1,19 @@
 """Planning one repository: list, fill in times where they matter, decide, walk the graph.
 
 All registry I/O of planning lives here, over the `Backend` interface; the decisions are made
-by the pure `policy` and `graph` modules. Reads run on a small thread pool (one pooled session
-per registry is shared by the backend). A needed manifest that cannot be read fails the
-repository closed: its plan carries the error and no deletions.
+by the pure `policy` and `graph` modules. Reads run on one pool of `parallel` workers that every
+repository planned at once shares (`Settings.workers`; one pooled session per registry is
+shared by the backend), and a tag's time is read as soon as its manifest is known, in the same
+task, where the name rules leave the tag to a time rule. A needed manifest that cannot be read
+fails the repository closed: its plan carries the error and no deletions.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeVar
@@ -27,6 +29,9 @@ from ci_env.oci import DIGEST_MISMATCH, Manifest
 from ci_env.registries.base import Backend, Image
 
 MISSING = "MANIFEST_UNKNOWN"
+# Repositories planned at once at least (more with more workers): a repository waits on round
+# trips between its phases (listing, resolving, the graph walk), which others fill.
+PLAN_REPOSITORIES = 4
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +48,11 @@ class Settings:
     parallel: int = 8
     in_use: InUse | None = None  # images workloads use (`ci_env.inuse`): never deleted
     skip_broken: bool = False  # --on-broken skip (policy `broken: skip`)
+    # The shared workers (the run's request budget); None: a pool of `parallel` per call.
+    # Only a repository's own thread submits to it, so no task ever waits on another.
+    workers: Executor | None = None
+    on_listed: Callable[[int], None] | None = None  # progress: tags listed (the total)
+    on_resolved: Callable[[int], None] | None = None  # progress: tags resolved or decided
 
 
 def map_parallel(parallel: int, func: Callable[[T], R], items: Sequence[T]) -> list[R]:
@@ -53,6 +63,60 @@ def map_parallel(parallel: int, func: Callable[[T], R], items: Sequence[T]) -> l
         return list(pool.map(func, items))
 
 
+def _map(s: Settings, func: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """`func` over `items` on the shared workers (or a pool of their own), results in order."""
+    if s.workers is None:
+        return map_parallel(s.parallel, func, items)
+    if len(items) <= 1:
+        return [func(item) for item in items]
+    return list(s.workers.map(func, items))
+
+
+def _call(s: Settings, func: Callable[[str], R], repository: str) -> R:
+    """One request-sized call, on the shared workers where there are some (the budget)."""
+    return func(repository) if s.workers is None else s.workers.submit(func, repository).result()
+
+
+def _count(report: Callable[[int], None] | None, count: int) -> None:
+    if report is not None and count:
+        report(count)
+
+
+def _resolve(
+    backend: Backend, repository: str, s: Settings, names: Sequence[str], use: RepoUse
+) -> list[Image]:
+    """The listed tags as images, each tag resolved in its own task; a tag the name rules leave
+    to a time rule has its image's time read right after, in that task (the config blob read
+    does not wait for the other tags). keep.git decides over whole images: times wait for it."""
+    timed = policy.open_by_name(names, s.rules, use) if s.history is None else set()
+
+    def one(tag: str) -> list[Image]:
+        found = backend.images_of(repository, [tag])
+        if tag in timed:
+            found = [_timed(backend, repository, image) for image in found]
+        _count(s.on_resolved, 1)
+        return found
+
+    return merge(image for images in _map(s, one, names) for image in images)
+
+
+def _timed(backend: Backend, repository: str, image: Image) -> Image:
+    return image if image.time else replace(image, created=backend.image_time(repository, image))
+
+
+def merge(images: Iterable[Image]) -> list[Image]:
+    """Images of single tags grouped by digest (tags sorted), sorted by digest. Linear: one
+    digest may carry 20,000 tags."""
+    first: dict[str, Image] = {}
+    tags: dict[str, list[str]] = {}
+    for image in images:
+        known = first.setdefault(image.digest, image)
+        if known.created is None and image.created is not None:
+            first[image.digest] = image
+        tags.setdefault(image.digest, []).extend(image.tags)
+    return [replace(first[d], tags=tuple(sorted(tags[d]))) for d in sorted(first)]
+
+
 def _with_times(
     backend: Backend, repository: str, s: Settings, images: list[Image], use: RepoUse
 ) -> list[Image]:
@@ -61,7 +125,7 @@ def _with_times(
     if not missing:
         return images
     logger.debug("%s: reading times of %d images", repository, len(missing))
-    times = map_parallel(s.parallel, lambda image: backend.image_time(repository, image), missing)
+    times = _map(s, lambda image: backend.image_time(repository, image), missing)
     found = {image.digest: when for image, when in zip(missing, times, strict=True)}
     return [
         replace(image, created=found[image.digest]) if found.get(image.digest) else image
@@ -77,9 +141,7 @@ def _with_revisions(
     if not missing:
         return images
     logger.debug("%s: reading revisions of %d images", repository, len(missing))
-    found = map_parallel(
-        s.parallel, lambda image: backend.image_revision(repository, image), missing
-    )
+    found = _map(s, lambda image: backend.image_revision(repository, image), missing)
     by_digest = {image.digest: rev for image, rev in zip(missing, found, strict=True) if rev}
     return [
         replace(image, revision=by_digest[image.digest]) if image.digest in by_digest else image
@@ -121,7 +183,7 @@ def _walk(backend: Backend, repository: str, s: Settings, graph: DigestGraph) ->
         read = dict(
             zip(
                 digests,
-                map_parallel(s.parallel, lambda d: _read(backend, repository, d), digests),
+                _map(s, lambda d: _read(backend, repository, d), digests),
                 strict=True,
             )
         )
@@ -132,7 +194,7 @@ def _walk(backend: Backend, repository: str, s: Settings, graph: DigestGraph) ->
             broken={d: e.message for d, e in errors.items() if is_broken(e)},
         )
         subjects = sorted(wants.referrers)
-        found = map_parallel(s.parallel, lambda d: backend.referrers(repository, d), subjects)
+        found = _map(s, lambda d: backend.referrers(repository, d), subjects)
         graph.learn(referrers=dict(zip(subjects, found, strict=True)))
 
 
@@ -144,15 +206,19 @@ def plan_repository(backend: Backend, repository: str, s: Settings) -> RepoPlan:
 
     use = s.in_use.of(backend.registry, repository) if s.in_use else RepoUse()
     try:
-        names = backend.tag_names(repository)
+        names = _call(s, backend.tag_names, repository)
+        _count(s.on_listed, len(names or ()))
         kept = None if names is None else policy.kept_by_name(names, s.rules, use)
         if kept is not None:  # nothing can go: no digest needs resolving
+            _count(s.on_resolved, len(kept))
             return RepoPlan(backend.registry, repository, backend.kind, tuple(kept))
-        listed = (
-            backend.list_images(repository)
-            if names is None
-            else backend.images_of(repository, names)
-        )
+        if names is None:
+            listed = _call(s, backend.list_images, repository)
+            tags = sum(len(image.tags) for image in listed)
+            _count(s.on_listed, tags)
+            _count(s.on_resolved, tags)  # native listings come with their digests
+        else:
+            listed = _resolve(backend, repository, s, names, use)
         revised = _with_revisions(backend, repository, s, listed, use)
         images = _with_times(backend, repository, s, revised, use)
         items = policy.evaluate(images, s.rules, s.now, s.history, use)
@@ -175,6 +241,23 @@ def plan_repository(backend: Backend, repository: str, s: Settings) -> RepoPlan:
     except CiEnvError as error:
         return failed(error.render().removeprefix("error: "))
     return RepoPlan(backend.registry, repository, backend.kind, tuple(final), broken=broken)
+
+
+def plan_all(pairs: Sequence[tuple[Backend, str]], s: Settings) -> Iterator[tuple[int, RepoPlan]]:
+    """(index in `pairs`, plan) as each repository's plan is final, so its deletions can start
+    while others are still planned. Repositories are planned at once on threads of their own;
+    their requests share `s.workers`. An AuthError or UsageError stops the rest."""
+    lanes = max(1, min(len(pairs), max(PLAN_REPOSITORIES, s.parallel)))
+    pool = ThreadPoolExecutor(lanes, thread_name_prefix="plan-repo")
+    try:
+        futures = {
+            pool.submit(plan_repository, backend, name, s): index
+            for index, (backend, name) in enumerate(pairs)
+        }
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def expand(backend: Backend, repository: str) -> list[str]:

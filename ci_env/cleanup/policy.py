@@ -169,6 +169,16 @@ def kept_by_name(
     return items
 
 
+def open_by_name(tags: Sequence[str], rules: Rules, use: RepoUse | None = None) -> set[str]:
+    """Tags the name rules leave to the time rules, where a rule uses a time (else none): the
+    planner reads their images' times as soon as they are resolved. Only a hint: an image in
+    use by digest or kept by keep.git needs no time, and `needs_time` stays the exact answer."""
+    if not _uses_time(rules):
+        return set()
+    names = _NameRules(tags, rules, use=use)
+    return {tag for tag in tags if names.reason(tag) is None}
+
+
 def _uses_time(rules: Rules) -> bool:
     return bool(
         rules.keep_latest is not None

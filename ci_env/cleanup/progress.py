@@ -1,7 +1,11 @@
-"""Progress of a long apply: a live bar on a terminal, a line now and then in CI logs.
+"""Progress of a long run: a live bar on a terminal, a line now and then in CI logs.
 
+Planning counts tags (resolved of listed), applying counts operations (done of planned); a
+total may `grow` while the run goes (tags listed as repositories are, plans as they are final).
 CI logs are not terminals: carriage returns pile up there, so off a TTY we print one plain
-line (done/total, rate, ETA) every `interval` seconds instead. Thread-safe: workers advance it.
+line (done/total, rate, ETA) every `interval` seconds instead. On a terminal one bar holds the
+line at a time: a bar `held` counts silently until `release` (the deletions' bar waits for the
+planning bar to close). Thread-safe: workers advance it.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ class Progress:
         interval: float = 10.0,
         label: str = "cleanup",
         clock: Callable[[], float] = time.monotonic,
+        unit: str = "",
+        held: bool = False,
     ) -> None:
         self.total = total
         self.out = out
@@ -40,6 +46,8 @@ class Progress:
         self.interval = interval if not tty else 0.2
         self.label = label
         self.clock = clock
+        self.unit = f" {unit}" if unit else ""
+        self.held = held
         self.done = 0
         self.start = clock()
         self.last = self.start
@@ -50,17 +58,26 @@ class Progress:
         rate = self.done / elapsed
         left = self.total - self.done
         eta = _eta(left / rate) if rate > 0 else "?"
-        text = f"{self.done}/{self.total} {rate:.1f}/s ETA {eta}"
+        text = f"{self.done}/{self.total}{self.unit} {rate:.1f}/s ETA {eta}"
         if self.tty:
             filled = _BAR * self.done // max(self.total, 1)
             return f"\r{self.label} [{'#' * filled}{'.' * (_BAR - filled)}] {text}"
         return f"{self.label}: {text}"
 
+    def grow(self, count: int) -> None:
+        """More to do than first known (tags listed, plans made final)."""
+        with self._lock:
+            self.total += count
+
+    def release(self) -> None:
+        with self._lock:
+            self.held = False
+
     def advance(self, count: int = 1) -> None:
         with self._lock:
             self.done += count
             now = self.clock()
-            if now - self.last >= self.interval:
+            if now - self.last >= self.interval and not self.held:
                 self.last = now
                 self._emit()
 

@@ -7,14 +7,12 @@ So just before a repository's deletions its tags are listed again:
   needs (index children, nested too; referrers by fallback tag or API), is protected;
 - under `--apply-plan` the plan's kept tags are re-resolved too (a rollback moves `stable`
   onto a digest the plan deletes);
-- tags planned for deletion by digest are read again by content where their digests came from
-  a `HEAD` header: the body is hashed (`Backend.content_digest`), so a registry or proxy whose
-  `Docker-Content-Digest` disagrees with the body fails the repository closed; a tag that now
-  serves another digest protects that one and holds back the planned one (a tag moved since
-  planning and a header that lied at planning look the same from here).
+- tags planned for deletion need no second read: the Docker Registry API listing resolves
+  each tag by one GET whose body is hashed (a `Docker-Content-Digest` that disagrees with the
+  body fails the repository closed there), and native listings take digests from the API.
 
 A protected digest is never deleted: its tagged items are only untagged, its untagged items
-kept, each with a reason naming the tag; a held digest's deletion is skipped and reported.
+kept, each with a reason naming the tag.
 Before the second wave (children of deleted indexes, referrers, untagged images) tags are
 listed once more and tags unseen so far protect the same way. The remaining window, between
 this check and each DELETE, is documented in the README.
@@ -23,11 +21,11 @@ this check and each DELETE, is documented in the README.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from ci_env.cleanup.graph import short
 from ci_env.cleanup.plan import Action, PlanItem, RepoPlan
-from ci_env.cleanup.planner import map_parallel, use_referrers_api
+from ci_env.cleanup.planner import use_referrers_api
 from ci_env.cleanup.policy import referrer_subject
 from ci_env.errors import NotFoundError
 from ci_env.registries.base import Backend, Image
@@ -41,7 +39,6 @@ class Checked:
     seen: Mapping[str, str]
     changed: int = 0  # plan items the check turned from a removal into an untag or a keep
     ran: bool = True  # False: nothing to delete in this wave, nothing was checked
-    held: Mapping[str, str] = field(default_factory=dict)  # digest -> why its delete is skipped
 
 
 def planned_tags(plan: RepoPlan) -> dict[str, str]:
@@ -51,19 +48,18 @@ def planned_tags(plan: RepoPlan) -> dict[str, str]:
 
 def _current(
     backend: Backend, plan: RepoPlan, seen: Mapping[str, str], kept_too: bool
-) -> tuple[dict[str, str], bool]:
-    """tag -> digest now, for the tags that matter; and whether the digests came from headers
-    (the distribution listing resolves each tag with HEAD)."""
+) -> dict[str, str]:
+    """tag -> digest now, for the tags that matter (new tags, and kept ones with `kept_too`)."""
     repository = plan.repository
     names = backend.tag_names(repository)
     if names is None:
-        return _by_tag(backend.list_images(repository)), False
+        return _by_tag(backend.list_images(repository))
     kept = {i.tag for i in plan.items if i.tag is not None and i.action is Action.KEEP}
     wanted = [name for name in names if name not in seen or (kept_too and name in kept)]
     found = _by_tag(backend.images_of(repository, wanted)) if wanted else {}
     listed = set(names)
     # Tags not re-resolved keep the digest we knew, as long as they are still listed.
-    return {**{t: d for t, d in seen.items() if t in listed}, **found}, True
+    return {**{t: d for t, d in seen.items() if t in listed}, **found}
 
 
 def _by_tag(images: Iterable[Image]) -> dict[str, str]:
@@ -135,36 +131,6 @@ def _settle(item: PlanItem, protected: Mapping[str, str]) -> PlanItem:
     return item.but(Action.UNTAG, f"untagged: {old}; digest kept: {why}")
 
 
-def _verify(backend: Backend, plan: RepoPlan, now: dict[str, str], parallel: int) -> dict[str, str]:
-    """Read each tag planned for deletion by digest by content (raises on a header that
-    disagrees with the body). A tag that now serves another digest is recorded in `now`, so
-    the digest it moved onto is protected; and the planned digest is held back (returned
-    digest -> why): a moved tag and a header that lied at planning look alike."""
-    items = [
-        item
-        for item in plan.items
-        if item.action is Action.DELETE and item.tag is not None and item.tag in now
-    ]
-    read = map_parallel(
-        parallel, lambda item: backend.content_digest(plan.repository, str(item.tag)), items
-    )
-    held: dict[str, str] = {}
-    for item, digest in zip(items, read, strict=True):
-        assert item.tag is not None
-        if digest is None:
-            now.pop(item.tag, None)
-            continue
-        now[item.tag] = digest
-        if digest != item.digest:
-            held.setdefault(
-                item.digest,
-                f"tag {item.tag} now serves {short(digest)}, not the planned "
-                f"{short(item.digest)} (moved since planning, or the registry's digest "
-                "headers are wrong); left for the next run",
-            )
-    return held
-
-
 def revalidate(
     backend: Backend,
     plan: RepoPlan,
@@ -172,20 +138,17 @@ def revalidate(
     *,
     wave: int,
     kept_too: bool,
-    parallel: int = 8,
 ) -> Checked:
     """Check `plan` against the registry now (see the module doc). `seen` is tag -> digest as
     known so far (the plan's tags, then what the first check saw). CiEnvError: the caller fails
     the repository (or the wave) closed."""
     if plan.error or not plan.waves()[wave]:
         return Checked(plan, seen, ran=False)
-    now, from_headers = _current(backend, plan, seen, kept_too)
-    held = _verify(backend, plan, now, parallel) if wave == 0 and from_headers else {}
-    roots = {**held, **_roots(now, seen)}
+    now = _current(backend, plan, seen, kept_too)
+    roots = _roots(now, seen)
     if not roots:
         return Checked(plan, {**seen, **now})
     protected = _Walk(backend, plan).closure(roots)
-    # Items on held digests stay as planned: the applier skips their deletion (reported).
-    items = tuple(item if item.digest in held else _settle(item, protected) for item in plan.items)
+    items = tuple(_settle(item, protected) for item in plan.items)
     changed = sum(1 for a, b in zip(plan.items, items, strict=True) if a != b)
-    return Checked(replace(plan, items=items), {**seen, **now}, changed, held=held)
+    return Checked(replace(plan, items=items), {**seen, **now}, changed)

@@ -16,8 +16,8 @@ import dataclasses
 import logging
 import re
 import sys
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -38,8 +38,10 @@ from ci_env.registries.base import Backend
 from ci_env.reports import base as reports
 from ci_env.reports import human
 
-# Repositories planned at once (see `_Run.make_plan`).
-PLAN_REPOSITORIES = 4
+# Workers (requests in flight) by default: enough to hide a 30 ms round trip behind ~500
+# requests a second, well under what registries tolerate (GitHub: 100 concurrent; gcrane
+# copies 20 at once; 429 + Retry-After is honoured by the transport). README "Plan and apply".
+DEFAULT_PARALLEL = 16
 
 NAME = "cleanup"
 HELP = "delete registry tags by retention policy, keeping everything kept tags need"
@@ -142,7 +144,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     run.add_argument("--plan-out", metavar="FILE", help="save the plan as JSON")
     run.add_argument("--apply-plan", metavar="FILE", help="apply a saved plan (re-checks tags)")
-    run.add_argument("--parallel", type=_count, default=8, metavar="N", help="workers (8)")
+    run.add_argument(
+        "--parallel",
+        type=_count,
+        default=DEFAULT_PARALLEL,
+        metavar="N",
+        help=f"requests in flight, shared by planning and deleting ({DEFAULT_PARALLEL}); a "
+        "registry answering 429 is waited for (Retry-After), so lower it only for a registry "
+        "that fails under load",
+    )
     run.add_argument("--report-json", metavar="FILE", help="write the JSON report here")
     run.add_argument(
         "-v",
@@ -347,7 +357,9 @@ class _Run:
             found.extend((backend, name) for name in names_found)
         return found
 
-    def make_plan(self, rules: Rules) -> Plan:
+    def planner_settings(self, rules: Rules) -> tuple[planner.Settings, tuple[str, ...]]:
+        """Planner settings and the plan's in-use sources; reads keep.git's history and the
+        images in use once."""
         config = self.settings
         history = gitrefs.read_history(config.git_dir) if rules.keep_git is not None else None
         s = planner.Settings(
@@ -360,14 +372,56 @@ class _Run:
             skip_broken=rules.broken is Broken.SKIP,
         )
         in_use = () if s.in_use is None else s.in_use.sources or ("in-use protection",)
+        return s, in_use
+
+    def planning(self, s: planner.Settings, workers: Executor) -> tuple[planner.Settings, Progress]:
+        """`s` on the shared `workers`, counting tags on a planning progress bar."""
+        progress = Progress(0, sys.stderr, tty=sys.stderr.isatty(), label="planning", unit="tags")
+        s = replace(s, workers=workers, on_listed=progress.grow, on_resolved=progress.advance)
+        return s, progress
+
+    def make_plan(self, rules: Rules) -> Plan:
+        """The whole plan, every repository planned before anything is deleted."""
+        s, in_use = self.planner_settings(rules)
         pairs = self.repositories()
-        # A few repositories at a time: each one's listing waits on round trips (token, tags
-        # list) that overlap well; each already reads its manifests with `parallel` workers.
-        with ThreadPoolExecutor(max(1, min(PLAN_REPOSITORIES, len(pairs)))) as pool:
-            self.plans.extend(
-                pool.map(lambda pair: planner.plan_repository(pair[0], pair[1], s), pairs)
-            )
+        with ThreadPoolExecutor(s.parallel, thread_name_prefix="plan") as workers:
+            s, progress = self.planning(s, workers)
+            try:
+                found = dict(planner.plan_all(pairs, s))
+            finally:
+                progress.close()
+        self.plans.extend(found[index] for index in sorted(found))
         return Plan(self.started, tuple(self.plans), in_use)
+
+    def plan_and_apply(self, rules: Rules) -> Plan:
+        """Plan and delete in one pipeline: a repository's deletions (after its re-check)
+        start as soon as its plan is final; planning and deleting share `--parallel` workers."""
+        s, in_use = self.planner_settings(rules)
+        pairs = self.repositories()
+        found: dict[int, RepoPlan] = {}
+        with ThreadPoolExecutor(s.parallel, thread_name_prefix="plan") as workers:
+            s, planning = self.planning(s, workers)
+            tty = sys.stderr.isatty()
+            progress = Progress(0, sys.stderr, tty=tty, held=tty)  # one bar on a terminal
+
+            def jobs() -> Iterator[Job]:
+                for index, repo in planner.plan_all(pairs, s):
+                    found[index] = repo
+                    self.plans.append(repo)
+                    progress.grow(len(repo.operations()))
+                    yield Job(repo, self.backend(repo.registry, repo.kind))
+                planning.close()
+                progress.release()
+
+            applier = Applier(parallel=s.parallel, on_done=progress.advance)
+            try:
+                applier.run(jobs(), workers)
+            finally:
+                self.outcomes = list(applier.results)
+                self.applied = dict(applier.plans)
+                self.plans[:] = [found[index] for index in sorted(found)]
+                progress.close()
+        return self.revised(Plan(self.started, tuple(self.plans), in_use))
 
     def apply(self, plan: Plan, *, recheck: bool) -> Plan:
         """Carry out `plan`; returns it as re-validated right before the deletions."""
@@ -472,14 +526,17 @@ def execute(config: Settings) -> int:
     plan = saved or Plan(run.started)
     error: CiEnvError | None = None
     try:
-        if rules is not None:
-            plan = run.make_plan(rules)
-        elif saved is not None:
-            plan = saved = _inuse.recheck_saved(config.in_use, saved)
-        if config.plan_out:
-            plans.save(plan, config.plan_out)
-        if not config.dry_run:
-            plan = run.apply(plan, recheck=saved is not None)
+        if rules is not None and not (config.dry_run or config.plan_out):
+            plan = run.plan_and_apply(rules)  # the whole plan is never needed at once
+        else:
+            if rules is not None:
+                plan = run.make_plan(rules)
+            elif saved is not None:
+                plan = saved = _inuse.recheck_saved(config.in_use, saved)
+            if config.plan_out:
+                plans.save(plan, config.plan_out)
+            if not config.dry_run:
+                plan = run.apply(plan, recheck=saved is not None)
     except CiEnvError as problem:
         error = problem
         plan = run.revised(saved or Plan(run.started, tuple(run.plans)))

@@ -36,7 +36,7 @@ class ArtifactoryBackend(DistributionBackend):
     description: ClassVar[Description] = Description(
         title="JFrog Artifactory",
         auth="Docker config credentials (user + password, API key or access token)",
-        listing="GET /v2/<repo-key>/<image>/tags/list, each tag resolved with HEAD",
+        listing="GET /v2/<repo-key>/<image>/tags/list, each tag resolved with one manifest GET",
         untag="DELETE /v2 manifest by tag, else DELETE /artifactory/<repo-key>/<image>/<tag>",
         delete="DELETE /v2/<repo-key>/<image>/manifests/<digest>",
         cleanup_credentials="Delete/Overwrite permission on the Docker repository",

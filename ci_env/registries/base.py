@@ -189,12 +189,6 @@ class Backend(ABC):
     def resolve(self, repository: str, tag: str) -> str | None:
         """The digest `tag` points at now, or None when the tag does not exist."""
 
-    def content_digest(self, repository: str, tag: str) -> str | None:
-        """The digest of the manifest `tag` serves, hashed from its body where the digest
-        otherwise comes from a header; None when the tag is gone. Raises when the registry's
-        announced digest and the body disagree. Default: `resolve` (native listings)."""
-        return self.resolve(repository, tag)
-
     def check_still_at(self, repository: str, tag: str, digest: str) -> None:
         """Before an untag: see `ensure_still_at`."""
         ensure_still_at(repository, tag, digest, self.resolve(repository, tag))

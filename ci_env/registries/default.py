@@ -35,7 +35,10 @@ class DistributionBackend(Backend):
     description: ClassVar[Description] = Description(
         title="Docker Registry API (default)",
         auth="Docker config credentials; Basic or Bearer token (scope from the challenge)",
-        listing="GET /v2/<name>/tags/list (Link pages), each tag resolved with HEAD",
+        listing=(
+            "GET /v2/<name>/tags/list (Link pages), each tag resolved with one GET of its "
+            "manifest (body hashed)"
+        ),
         untag=(
             "DELETE /v2/<name>/manifests/<tag>; where refused (distribution 2.x), a unique "
             "throwaway manifest is pushed to the tag and deleted by digest"
@@ -56,7 +59,7 @@ class DistributionBackend(Backend):
     # ... and by kinds whose `list_images` is a native listing bringing digests with the
     # names (`tag_names` then offers nothing cheaper).
     lists_natively: ClassVar[bool] = False
-    # Parallel HEAD requests while resolving tags to digests.
+    # Parallel manifest GETs while resolving tags to digests.
     list_workers: ClassVar[int] = 8
 
     def __init__(self, registry: str, options: BackendOptions) -> None:
@@ -96,10 +99,25 @@ class DistributionBackend(Backend):
         return self.images_of(repository, self.list_tags(repository))
 
     def images_of(self, repository: str, tags: Sequence[str]) -> list[Image]:
+        """Each tag resolved by one GET of its manifest: the body is hashed (a header never
+        decides), and the client keeps it, so the graph walk and the time read of that digest
+        cost no second request."""
+        if len(tags) <= 1:
+            return group_by_digest(
+                [(tag, self._resolve_by_content(repository, tag)) for tag in tags]
+            )
         workers = max(1, min(self.list_workers, len(tags)))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            found = list(pool.map(lambda tag: (tag, self.client.head(repository, tag)), tags))
+            found = list(
+                pool.map(lambda tag: (tag, self._resolve_by_content(repository, tag)), tags)
+            )
         return group_by_digest(found)
+
+    def _resolve_by_content(self, repository: str, tag: str) -> Descriptor | None:
+        try:
+            return self.client.get(repository, tag)[1]
+        except NotFoundError:
+            return None  # deleted while listing
 
     # --- reading ------------------------------------------------------------------------
 
@@ -109,12 +127,6 @@ class DistributionBackend(Backend):
     def resolve(self, repository: str, tag: str) -> str | None:
         found = self.client.head(repository, tag)
         return found.digest if found else None
-
-    def content_digest(self, repository: str, tag: str) -> str | None:
-        try:
-            return self.client.get(repository, tag)[1].digest  # hashed and checked
-        except NotFoundError:
-            return None
 
     def referrers(self, repository: str, digest: str) -> list[str]:
         return self.client.referrers(repository, digest)

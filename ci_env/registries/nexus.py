@@ -19,7 +19,7 @@ class NexusBackend(DistributionBackend):
     description: ClassVar[Description] = Description(
         title="Sonatype Nexus Repository",
         auth="Docker config credentials (Basic; enable the Docker Bearer Token Realm for tokens)",
-        listing="GET /v2/<name>/tags/list, each tag resolved with HEAD",
+        listing="GET /v2/<name>/tags/list, each tag resolved with one manifest GET",
         untag="a throwaway manifest pushed to the tag and deleted by digest",
         delete="DELETE /v2/<name>/manifests/<digest>",
         cleanup_credentials="nx-repository-view-docker-<repo>-delete and -edit privileges",

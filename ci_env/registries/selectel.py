@@ -58,7 +58,7 @@ class SelectelBackend(DistributionBackend):
             "Docker config credentials (token login); Keystone token for the CR API "
             "(identity API: --repo-selectel-identity-url)"
         ),
-        listing="GET /v2/<name>/tags/list, each tag resolved with HEAD",
+        listing="GET /v2/<name>/tags/list, each tag resolved with one manifest GET",
         untag="DELETE /v2 manifest by tag, else a throwaway manifest deleted by digest",
         delete="CR API DELETE /api/v1/repositories/<repo>/<digest> (else /v2 digest delete)",
         cleanup_credentials=("--repo-selectel-username/-password/-account and -vpc or -vpc-id"),

@@ -17,7 +17,7 @@ class YandexBackend(DistributionBackend):
     description: ClassVar[Description] = Description(
         title="Yandex Container Registry",
         auth="Docker config credentials: user oauth, iam or json_key",
-        listing="GET /v2/<name>/tags/list, each tag resolved with HEAD",
+        listing="GET /v2/<name>/tags/list, each tag resolved with one manifest GET",
         untag="DELETE /v2/<name>/manifests/<tag>, else a throwaway manifest deleted by digest",
         delete="DELETE /v2/<name>/manifests/<digest>",
         cleanup_credentials="the container-registry.images.pusher role or higher on the registry",

@@ -48,6 +48,8 @@ ACCEPT = ", ".join(MANIFEST_ACCEPT)
 PAGE_SIZE = 1000
 # Pages of one listing before ci-env gives up (1,000,000 names at PAGE_SIZE).
 MAX_PAGES = 1000
+# Bytes of checked manifest bodies kept for the run (`RegistryClient.get`): beyond, reads repeat.
+FETCHED_BYTES = 64 * 1024 * 1024
 
 
 def _action(method: str) -> str:
@@ -86,6 +88,11 @@ class RegistryClient:
         self._auths: dict[Credentials | None, Authenticator] = {}
         self._creds: dict[str, Credentials | None] = {}
         self._configs: dict[str, tuple[datetime | None, str | None]] = {}
+        # (repository, digest) -> a checked body this run fetched there: the listing's GET by
+        # tag then serves the graph walk and time reads. Keyed by repository too, since a
+        # manifest present in one repository says nothing about another.
+        self._fetched: dict[tuple[str, str], tuple[bytes, Descriptor]] = {}
+        self._fetched_bytes = 0
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -244,7 +251,25 @@ class RegistryClient:
 
     def get(self, repository: str, reference: str) -> tuple[bytes, Descriptor]:
         """Manifest bytes and descriptor; NotFoundError when absent. The descriptor's digest is
-        the body's own (checked by `check_content`), its media type the body's."""
+        the body's own (checked by `check_content`), its media type the body's. A digest this
+        run already fetched from `repository` (by tag or digest) is answered without a request."""
+        with self._lock:
+            known = self._fetched.get((repository, reference)) if ":" in reference else None
+        if known is not None:
+            return known
+        fetched = self._get(repository, reference)
+        self._keep(repository, fetched)
+        return fetched
+
+    def _keep(self, repository: str, fetched: tuple[bytes, Descriptor]) -> None:
+        body, descriptor = fetched
+        with self._lock:
+            key = (repository, descriptor.digest)
+            if key not in self._fetched and self._fetched_bytes + len(body) <= FETCHED_BYTES:
+                self._fetched[key] = fetched
+                self._fetched_bytes += len(body)
+
+    def _get(self, repository: str, reference: str) -> tuple[bytes, Descriptor]:
         response = self.request(
             "GET",
             f"/v2/{repository}/manifests/{reference}",

@@ -1,5 +1,8 @@
 """Parallel apply over the in-memory backend: failures continue, auth stops, re-check, resume."""
 
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -175,3 +178,49 @@ def test_a_tag_pushed_since_planning_keeps_the_referrers_of_its_digest() -> None
     assert "release appeared" in final[fallback].reason
     assert final[sbom].action is Action.KEEP
     assert final["pr-1"].action is Action.UNTAG
+
+
+class Signalling(FakeBackend):
+    """Sets `deleted` on its first delete."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deleted = threading.Event()
+
+    def delete(self, repository: str, digest: str) -> str:
+        method = super().delete(repository, digest)
+        self.deleted.set()
+        return method
+
+
+def test_a_repository_is_cleaned_while_the_next_one_is_still_planned() -> None:
+    """The jobs come one by one as plans become final: the first repository's deletions do
+    not wait for the second plan (which here waits for them, so a batch apply would hang)."""
+    seeded_first, first_plan = seeded(3)
+    first = Signalling()
+    first.tags, first.manifests = seeded_first.tags, seeded_first.manifests
+    second, second_plan = seeded(2)
+
+    def plans() -> Iterator[Job]:
+        yield Job(first_plan, first)
+        assert first.deleted.wait(10), "the first repository waited for the second plan"
+        yield Job(replace(second_plan, registry="other.test"), second)
+
+    results = Applier(parallel=2).run(plans())
+    assert {r.repo for r in results} == {first_plan.name, "other.test/app"}
+    assert all(r.ok for r in results)
+    assert first.calls["delete"] == 3
+    assert second.calls["delete"] == 2
+
+
+def test_a_planning_error_stops_the_repositories_already_started() -> None:
+    fake, plan = seeded(5)
+
+    def plans() -> Iterator[Job]:
+        yield Job(plan, fake)
+        raise AuthError("token refused while planning the next repository")
+
+    applier = Applier(parallel=1)
+    with pytest.raises(AuthError):
+        applier.run(plans())
+    assert len(applier.results) <= 6  # what ran before the stop is recorded, nothing after
