@@ -62,6 +62,7 @@ OPTIONS: dict[str, dict[str, tuple[str, str]]] = {
         "shard": ("--shard", VALUE),
         "parallel": ("--parallel", VALUE),
         "report": ("--report-json", VALUE),
+        "cache-dir": ("--cache-dir", VALUE),
         "insecure-registry": ("--insecure-registry", LIST),
     },
 }

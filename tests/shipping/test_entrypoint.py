@@ -68,6 +68,11 @@ def test_cleanup_inputs_map_to_options_hyphens_kept() -> None:
     assert "INPUT_DRY-RUN" in env  # the runner's spelling
 
 
+def test_the_cache_dir_input_is_the_cache_dir_option() -> None:
+    args, _ = entrypoint.cli_args(inputs(command="cleanup", cache_dir=".c"), in_container=False)
+    assert args == ["cleanup", "--cache-dir", ".c"]
+
+
 def test_false_flags_and_empty_inputs_add_nothing() -> None:
     env = inputs(command="cleanup", dry_run="false", keep_latest="", verbose="false")
     assert entrypoint.cli_args(env, in_container=False)[0] == ["cleanup"]
