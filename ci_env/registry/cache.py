@@ -20,6 +20,7 @@ it (a read-only one still serves verified entries).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -174,12 +175,21 @@ class ContentStore:
             return
         try:
             private_files.make_dirs(path.parent)
+            self._check_folders()
             _write_atomic(path, body)
         except OSError as problem:
             self._writable = False  # what it holds may still be read: entries are verified
             self._warn(problem)
             return
         self._account(len(body))
+
+    def _check_folders(self) -> None:
+        """`blobs` and its algorithm folders must be real directories: through a symlink
+        planted in a shared cache, writes and evictions would land elsewhere."""
+        assert self.directory is not None
+        for folder in (self.directory / "blobs", *(self.directory / "blobs" / n for n in _HASHES)):
+            if folder.is_symlink():
+                raise NotADirectoryError(errno.ENOTDIR, "a symlink where a folder belongs", folder)
 
     def _warn(self, problem: OSError) -> None:
         with self._lock:
@@ -208,12 +218,15 @@ class ContentStore:
         found: list[tuple[Path, int, float]] = []
         assert self.directory is not None
         now = time.time()
-        for folder in (self.directory / "blobs" / name for name in _HASHES):
+        for algorithm, folder in ((name, self.directory / "blobs" / name) for name in _HASHES):
             try:
+                self._check_folders()
                 names = os.listdir(folder)
             except OSError:
                 continue
             for name in names:
+                if not name.startswith(".tmp-") and split_digest(f"{algorithm}:{name}") is None:
+                    continue  # not ours: eviction removes only what looks like an entry
                 try:
                     info = os.lstat(folder / name)
                 except OSError:

@@ -272,3 +272,28 @@ def test_a_cached_manifest_missing_from_this_repository_is_still_missing(
         with pytest.raises(NotFoundError) as raised:
             other.manifest("grp/elsewhere", digest)  # the content is known, the repo lacks it
     assert raised.value.code == "MANIFEST_UNKNOWN"
+
+
+def test_a_symlinked_folder_is_neither_written_through_nor_evicted_from(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "precious").write_text("not the cache's")
+    (tmp_path / "cache/blobs").mkdir(parents=True)
+    (tmp_path / "cache/blobs/sha256").symlink_to(elsewhere)
+    store = disk_only(tmp_path / "cache", max_bytes=1)
+    with caplog.at_level(logging.WARNING):
+        store.put(sha256(body()), body())
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["precious"]
+    assert "cannot be written" in caplog.text
+
+
+def test_eviction_leaves_files_that_are_not_entries(tmp_path: Path) -> None:
+    store = disk_only(tmp_path, max_bytes=1)
+    store.put(sha256(body(1)), body(1))  # makes the folder
+    stranger = entry(store, sha256(body(1))).parent / "notes.txt"
+    stranger.write_text("x" * 5000)
+    store.put(sha256(body(2)), body(2))
+    assert stranger.exists()
+    assert not entry(store, sha256(body(1))).exists()
