@@ -196,11 +196,11 @@ class ContentStore:
             if self._warned:
                 return
             self._warned = True
+        how = "written; this run goes on without saving to it" if self._readable else "read"
         logger.warning(
-            "cache directory %s cannot be %s (%s); this run goes on without saving to it "
-            "(--no-cache or another --cache-dir silences this)",
+            "cache directory %s cannot be %s (%s); --no-cache or another --cache-dir silences this",
             self.directory,
-            "written" if self._readable else "read",
+            how,
             problem.strerror or problem,
         )
 
