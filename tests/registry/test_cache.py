@@ -297,3 +297,22 @@ def test_eviction_leaves_files_that_are_not_entries(tmp_path: Path) -> None:
     store.put(sha256(body(2)), body(2))
     assert stranger.exists()
     assert not entry(store, sha256(body(1))).exists()
+
+
+@pytest.mark.slow
+def test_without_a_cache_directory_one_client_still_reads_each_digest_once(
+    registry: LocalRegistry, tmp_path: Path
+) -> None:
+    digest = images.push_image(registry, REPO, "v1", via="http")
+    with FaultProxy(registry.url) as proxy:
+        config = tmp_path / "docker"
+        config.mkdir(mode=0o700)
+        auths = {"auths": {proxy.host: {"auth": registry.auth_entry()}}}
+        (config / "config.json").write_text(json.dumps(auths))
+        memory = RegistryClient(proxy.host, BackendOptions(docker_config=str(config)))
+        for _ in range(2):
+            memory.image_created(REPO, digest)
+            memory.image_revision(REPO, digest)
+    assert memory.store.directory is None
+    assert gets(proxy, "/manifests/") == 1
+    assert gets(proxy, "/blobs/") == 1
