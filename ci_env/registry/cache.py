@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import json
 import logging
 import os
 import re
@@ -34,6 +33,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 from ci_env import private_files
+from ci_env.registry import responses
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +66,8 @@ def usable(digest: str, body: bytes) -> bool:
     if _HASHES[algorithm](body).hexdigest() != encoded:
         return False
     try:
-        return isinstance(json.loads(body), dict)
-    except ValueError:  # UnicodeDecodeError is one
+        return isinstance(responses.loads(body), dict)
+    except ValueError:  # UnicodeDecodeError is one; so is JSON nested too deep to parse
         return False
 
 

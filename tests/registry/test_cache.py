@@ -316,3 +316,10 @@ def test_without_a_cache_directory_one_client_still_reads_each_digest_once(
     assert memory.store.directory is None
     assert gets(proxy, "/manifests/") == 1
     assert gets(proxy, "/blobs/") == 1
+
+
+def test_json_nested_too_deep_to_parse_is_not_kept(tmp_path: Path) -> None:
+    deep = b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    store = ContentStore(tmp_path)
+    store.put(sha256(deep), deep)  # no RecursionError
+    assert store.get(sha256(deep)) is None
