@@ -16,7 +16,8 @@ from collections.abc import Mapping
 
 from ci_env import secrets, settings
 from ci_env.errors import UsageError
-from ci_env.registries.base import BackendOptions, NativeOption
+from ci_env.options import BackendOptions
+from ci_env.registries.base import NativeOption
 from ci_env.registries.detect import Detection, detect, loaded_kinds
 
 logger = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from ci_env import credstore, secrets
 from ci_env.errors import AuthError, CiEnvError, RegistryError
+from ci_env.options import BackendOptions
 from ci_env.providers.base import LoginSource
-from ci_env.registries.base import BackendOptions
 
 logger = logging.getLogger(__name__)
 

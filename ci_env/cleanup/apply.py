@@ -1,7 +1,7 @@
 """Carrying out a plan: parallel workers over the backends, safe to stop and to re-run.
 
-- `parallel` workers share one backend (one pooled session) per registry; backends that
-  override `Backend.apply` (batch APIs) get chunks of `BATCH` operations per call.
+- `parallel` workers share one backend (one pooled session) per registry; backends with a
+  batch API get chunks of their declared `Backend.batch_size` operations per call.
 - `--max-requests-per-second` is enforced by the backends' shared transport limiter.
 - Before each wave a repository's plan is re-validated (`revalidate`): tags pushed or moved
   since planning protect their digests; a check that fails closes the repository (or the
@@ -30,8 +30,6 @@ from ci_env.registries.base import Backend, Operation, OpKind, OpResult
 
 logger = logging.getLogger(__name__)
 
-BATCH = 100
-
 
 class Status(enum.StrEnum):
     DONE = "done"
@@ -52,10 +50,6 @@ class Outcome:
         return self.status in {Status.DONE, Status.GONE}
 
 
-def _batched(backend: Backend) -> bool:
-    return type(backend).apply is not Backend.apply
-
-
 @dataclass(frozen=True)
 class Job:
     plan: RepoPlan
@@ -64,7 +58,7 @@ class Job:
 
 def _chunks(job: Job, wave: int) -> list[list[Operation]]:
     ops = job.plan.waves()[wave]
-    size = BATCH if _batched(job.backend) else 1
+    size = max(1, job.backend.batch_size)
     return [ops[start : start + size] for start in range(0, len(ops), size)]
 
 

@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 
 from ci_env.cleanup.plan import Action, PlanItem
 from ci_env.cleanup.policy import referrer_subject
-from ci_env.registries.base import INDEX_MEDIA_TYPES, Image, Manifest
+from ci_env.oci import INDEX_MEDIA_TYPES, Manifest
+from ci_env.registries.base import Image
 
 # Media types that say nothing about a manifest (no type, or a generic one).
 _UNKNOWN = frozenset({"", "application/json", "text/plain", "application/octet-stream"})

@@ -23,8 +23,8 @@ from ci_env.cleanup.plan import RepoPlan
 from ci_env.cleanup.rules import Rules
 from ci_env.errors import AuthError, CiEnvError, NotFoundError, RegistryError, UsageError
 from ci_env.inuse.base import InUse, RepoUse
-from ci_env.registries.base import Backend, Image, Manifest
-from ci_env.registry.client import DIGEST_MISMATCH
+from ci_env.oci import DIGEST_MISMATCH, Manifest
+from ci_env.registries.base import Backend, Image
 
 MISSING = "MANIFEST_UNKNOWN"
 

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 
 from ci_env.cleanup.keep_policies import History, RefKind
 from ci_env.cleanup.rules import TagPattern
+from ci_env.oci import REVISION
 from ci_env.registries.base import Image
 
-REVISION = "org.opencontainers.image.revision"
 _SHA = re.compile(r"(?:sha-)?([0-9a-f]{7,40})")
 
 

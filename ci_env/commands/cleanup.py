@@ -30,9 +30,10 @@ from ci_env.cleanup.progress import Progress
 from ci_env.cleanup.rules import Broken, GitRule, Rules, Untagged, commits_per_branch
 from ci_env.commands import _inuse
 from ci_env.errors import CiEnvError, UsageError
+from ci_env.options import BackendOptions
 from ci_env.providers.base import Provider
 from ci_env.reference import parse
-from ci_env.registries.base import Backend, BackendOptions
+from ci_env.registries.base import Backend
 from ci_env.registries.detect import detect
 from ci_env.reports import base as reports
 from ci_env.reports import human

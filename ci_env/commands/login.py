@@ -9,8 +9,8 @@ from pathlib import Path
 
 from ci_env import credstore, logins, providers, secrets, settings
 from ci_env.errors import UsageError
+from ci_env.options import BackendOptions
 from ci_env.providers.base import LoginSource
-from ci_env.registries.base import BackendOptions
 
 NAME = "login"
 HELP = "log in to a registry (verified before it is saved)"

@@ -18,9 +18,9 @@ from dataclasses import asdict, dataclass
 from ci_env import reference, secrets, untrusted
 from ci_env.backend_options import add_backend_arguments, backend_options, choose_kind
 from ci_env.errors import AuthError, CiEnvError, NotFoundError, RegistryError
-from ci_env.registries.base import Backend, BackendOptions
-from ci_env.registries.default import DistributionBackend
-from ci_env.registry.client import RegistryClient, new_oci_manifest
+from ci_env.oci import OCI_CONFIG, OCI_EMPTY, OCI_MANIFEST, new_oci_manifest
+from ci_env.registries.base import Backend
+from ci_env.registry.client import RegistryClient
 
 NAME = "probe"
 HELP = "check live what ci-env can do in a repository (read-only unless --write)"
@@ -36,11 +36,7 @@ examples:
   ci-env probe ghcr.io/acme/app --write --json
 """
 
-IMPOSSIBLE_DIGEST = "sha256:" + "0" * 64
-PROBE_CONFIG = "application/vnd.oci.image.config.v1+json"
 ARTIFACT_TYPE = "application/vnd.ci-env.probe.v1+json"
-EMPTY_CONFIG = "application/vnd.oci.empty.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
 @dataclass
@@ -103,18 +99,12 @@ class Prober:
         return f"{images[0].tags[0]} -> {manifest.media_type}"
 
     def dry_delete(self) -> str:
-        if not isinstance(self.backend, DistributionBackend):
-            return f"not checked dry: deletes go through {self.backend.description.delete}"
-        try:
-            self.client.delete_manifest(self.repository, IMPOSSIBLE_DIGEST)
-        except NotFoundError:
-            return "DELETE by digest allowed (404 for a digest that does not exist)"
-        return "DELETE by digest allowed"
+        return self.backend.dry_delete(self.repository)
 
     def push_image(self) -> str:
         config = json.dumps({"config": {"Labels": {"io.ci-env.probe": self.scratch}}}).encode()
         self.client.upload_blob(self.repository, config)
-        body = new_oci_manifest(config, PROBE_CONFIG)
+        body = new_oci_manifest(config, OCI_CONFIG)
         self.image = self.client.put_manifest(self.repository, self.scratch, body, OCI_MANIFEST)
         self.client.put_manifest(self.repository, self.scratch + "-keep", body, OCI_MANIFEST)
         return f"{self.scratch} and {self.scratch}-keep -> {self.image}"
@@ -134,7 +124,7 @@ class Prober:
         self.client.upload_blob(self.repository, empty)
         data = json.dumps({"probe": self.scratch}).encode()
         layer = self.client.upload_blob(self.repository, data)
-        body = json.loads(new_oci_manifest(empty, EMPTY_CONFIG, ARTIFACT_TYPE))
+        body = json.loads(new_oci_manifest(empty, OCI_EMPTY, ARTIFACT_TYPE))
         body["layers"] = [{"mediaType": ARTIFACT_TYPE, "digest": layer, "size": len(data)}]
         subject = self.client.head(self.repository, self.image)
         size = subject.size if subject else 0
@@ -167,12 +157,6 @@ class Prober:
                     self.checks.append(Check("clean up", False, error.render()))
 
 
-def registry_client(backend: Backend, registry: str, options: BackendOptions) -> RegistryClient:
-    if isinstance(backend, DistributionBackend):
-        return backend.client
-    return RegistryClient(registry, options)
-
-
 def render(repo: str, kind: str, checks: list[Check]) -> str:
     width = max(len(check.name) for check in checks)
     lines = [f"{repo} ({kind})"]
@@ -188,8 +172,7 @@ def run(args: argparse.Namespace) -> int:
     options = backend_options(args)
     found = choose_kind(args, ref.registry, options, probe_unknown=args.probe)
     backend = found.backend(ref.registry, options)
-    client = registry_client(backend, ref.registry, options)
-    prober = Prober(backend, client, ref.repository)
+    prober = Prober(backend, backend.registry_api(), ref.repository)
     try:
         prober.check("authenticate", prober.authenticate)
         prober.check("list tags", prober.list)

@@ -25,19 +25,11 @@ from botocore.exceptions import (
 
 from ci_env import secrets
 from ci_env.errors import AuthError, CiEnvError, NotFoundError, RegistryError, UsageError
-from ci_env.registries.base import (
-    INDEX_MEDIA_TYPES,
-    BackendOptions,
-    Manifest,
-    Operation,
-    OpKind,
-    OpResult,
-)
-from ci_env.registry import responses
+from ci_env.oci import INDEX_MEDIA_TYPES
+from ci_env.options import BackendOptions
+from ci_env.registries.base import Operation, OpKind, OpResult
 
 logger = logging.getLogger(__name__)
-
-BATCH_SIZE = 100  # BatchDeleteImage takes at most 100 image ids per call (API reference)
 
 _AUTH_CODES = frozenset(
     {
@@ -110,26 +102,6 @@ def call(what: str, permissions: str, function: Callable[..., Any], **kwargs: An
         raise translate(error, what, permissions) from None
 
 
-def parse_manifest(digest: str, text: str, media_type: str = "") -> Manifest:
-    """A manifest body as the digest graph needs it (OCI image-spec / Docker v2 fields)."""
-    try:
-        body: dict[str, Any] = responses.loads(text)
-    except ValueError:
-        raise RegistryError(f"manifest {digest} is not valid JSON") from None
-    kind = str(body.get("mediaType") or media_type)
-    children = tuple(str(item["digest"]) for item in body.get("manifests") or ())
-    subject = (body.get("subject") or {}).get("digest")
-    config = body.get("config") or {}
-    return Manifest(
-        digest=digest,
-        media_type=kind,
-        children=children if kind in INDEX_MEDIA_TYPES or children else (),
-        subject=str(subject) if subject else None,
-        config_digest=str(config["digest"]) if config.get("digest") else None,
-        artifact_type=str(body.get("artifactType") or ""),
-    )
-
-
 def image_id(op: Operation) -> dict[str, str]:
     """By tag to untag (the image stays while other tags remain), by digest to delete."""
     if op.kind is OpKind.UNTAG:
@@ -138,7 +110,7 @@ def image_id(op: Operation) -> dict[str, str]:
     return {"imageDigest": op.digest}
 
 
-def chunks(ops: Sequence[Operation], size: int = BATCH_SIZE) -> Iterator[Sequence[Operation]]:
+def chunks(ops: Sequence[Operation], size: int) -> Iterator[Sequence[Operation]]:
     for start in range(0, len(ops), size):
         yield ops[start : start + size]
 

@@ -35,7 +35,7 @@ from urllib3.util.retry import Retry
 
 from ci_env import secrets, timeparse
 from ci_env.errors import AuthError, CiEnvError, NotFoundError, RegistryError
-from ci_env.registries.base import BackendOptions
+from ci_env.options import BackendOptions
 from ci_env.registry import responses
 
 TRANSPORT_ATTEMPTS = 3  # connection errors (dropped, reset) before giving up

@@ -12,8 +12,10 @@ import threading
 from datetime import datetime
 
 from ci_env.errors import NotFoundError
+from ci_env.oci import Manifest
+from ci_env.options import BackendOptions
 from ci_env.registries import _native_http
-from ci_env.registries.base import Backend, BackendOptions, Image, Manifest
+from ci_env.registries.base import Backend, Image
 
 
 class NativeBackend(Backend):

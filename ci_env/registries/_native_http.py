@@ -24,7 +24,8 @@ import requests
 
 from ci_env import secrets
 from ci_env.errors import AuthError, CiEnvError, RegistryError
-from ci_env.registries.base import Backend, BackendOptions, Image
+from ci_env.options import BackendOptions
+from ci_env.registries.base import Backend, Image
 from ci_env.registry import responses
 from ci_env.registry.client import MAX_PAGES
 from ci_env.registry.transport import RateLimiter, Transport, backoff_seconds, same_origin

@@ -23,9 +23,10 @@ from urllib.parse import quote
 
 from ci_env import secrets, timeparse
 from ci_env.errors import AuthError, RegistryError
+from ci_env.options import BackendOptions
 from ci_env.registries import _native_http
 from ci_env.registries._native_http import TagRow
-from ci_env.registries.base import BackendOptions, Description, Image, NativeOption
+from ci_env.registries.base import Description, Image, NativeOption
 from ci_env.registries.default import DistributionBackend
 from ci_env.registry import responses
 from ci_env.registry.auth import Credentials
@@ -129,6 +130,8 @@ class AcrBackend(DistributionBackend):
     kind: ClassVar[str] = "acr"
     host_patterns: ClassVar[tuple[str, ...]] = (r"[a-z0-9-]+\.azurecr\.(io|cn|us)",)
     try_delete_tag: ClassVar[bool] = False  # the ACR tag API is the documented untag
+    untags_natively: ClassVar[bool] = True
+    lists_natively: ClassVar[bool] = True
     native_options: ClassVar[tuple[NativeOption, ...]] = (
         NativeOption(
             "azure-client-id",

@@ -15,8 +15,9 @@ from typing import ClassVar
 from urllib.parse import quote
 
 from ci_env.errors import NotFoundError, RegistryError, UsageError
+from ci_env.options import BackendOptions
 from ci_env.registries import _native_http
-from ci_env.registries.base import BackendOptions, Description, NativeOption
+from ci_env.registries.base import Description, NativeOption, V2Answer
 from ci_env.registries.default import DistributionBackend
 from ci_env.registry.transport import Transport
 
@@ -24,6 +25,7 @@ from ci_env.registry.transport import Transport
 class ArtifactoryBackend(DistributionBackend):
     kind: ClassVar[str] = "artifactory"
     host_patterns: ClassVar[tuple[str, ...]] = (r".*\.jfrog\.io", r"artifactory\..*")
+    untags_natively: ClassVar[bool] = True
     native_options: ClassVar[tuple[NativeOption, ...]] = (
         NativeOption(
             "artifactory-repository",
@@ -50,13 +52,22 @@ class ArtifactoryBackend(DistributionBackend):
         self.options: BackendOptions = options
 
     @classmethod
-    def probe(cls, registry: str, options: BackendOptions) -> bool:
+    def recognize(cls, answer: V2Answer) -> str | None:
+        if "X-Artifactory-Id" in answer.headers:
+            return "it sends an X-Artifactory-Id header"
+        return None
+
+    @classmethod
+    def probe(cls, registry: str, options: BackendOptions) -> str | None:
+        """Artifactory's ping answers `OK` (behind a proxy that drops X-Artifactory-Id)."""
         transport = Transport(registry, options)
         try:
             response = transport.send("GET", "/artifactory/api/system/ping")
-            return response.ok and response.text.strip() == "OK"
+            if response.ok and response.text.strip() == "OK":
+                return f"the {cls.kind} backend recognised it"
+            return None
         except RegistryError:
-            return False
+            return None
         finally:
             transport.close()
 

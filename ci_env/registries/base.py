@@ -15,11 +15,14 @@ import enum
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
 
-from ci_env.errors import CiEnvError, NotFoundError, RegistryError
+from ci_env.errors import AuthError, CiEnvError, NotFoundError
+from ci_env.oci import Manifest, ensure_still_at
+from ci_env.options import BackendOptions
+from ci_env.registry.client import RegistryClient
 
 
 @dataclass(frozen=True)
@@ -54,21 +57,11 @@ class Description:
 
 
 @dataclass(frozen=True)
-class BackendOptions:
-    """Everything a backend may know; built by the settings loader, never from os.environ here."""
+class V2Answer:
+    """A registry's anonymous `GET /v2/` answer, as `--probe` shows it to each kind."""
 
-    docker_config: str | None = None  # directory holding config.json (registry credentials)
-    insecure_registries: frozenset[str] = frozenset()  # hosts where plain http is allowed
-    timeout: float = 30.0  # seconds per request
-    max_attempts: int = 5  # per request, retries included
-    max_retry_seconds: float = 120.0  # total time one request may spend retrying
-    max_requests_per_second: float | None = None  # global limiter; None = backend default
-    native: Mapping[str, str] = field(default_factory=dict)  # NativeOption values by name
-    api_urls: Mapping[str, str] = field(default_factory=dict)  # e.g. github/gitlab API base URLs
-    user_agent: str = "ci-env"
-    # The content cache (ci_env/registry/cache.py): its directory, None = in memory only.
-    cache_dir: str | None = None
-    cache_max_bytes: int = 256 * 1024 * 1024
+    headers: Mapping[str, str]  # case-insensitive, as the response has them
+    realm: str = ""  # the path of the Bearer challenge's realm ("" without one)
 
 
 @dataclass(frozen=True)
@@ -90,22 +83,6 @@ class Image:
     @property
     def time(self) -> datetime | None:
         return self.pushed or self.created
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """What the digest graph needs to know about one manifest."""
-
-    digest: str
-    media_type: str
-    children: tuple[str, ...] = ()  # manifests an index/list references
-    subject: str | None = None  # OCI `subject` digest (this manifest is a referrer)
-    config_digest: str | None = None
-    artifact_type: str = ""
-
-    @property
-    def is_index(self) -> bool:
-        return self.media_type in INDEX_MEDIA_TYPES
 
 
 class OpKind(enum.StrEnum):
@@ -132,14 +109,6 @@ class OpResult:
         return self.error is None
 
 
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-INDEX_MEDIA_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
-MANIFEST_ACCEPT = (OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST)
-
-
 class Backend(ABC):
     """A registry kind. One instance serves one registry host for one run; thread-safe."""
 
@@ -153,15 +122,24 @@ class Backend(ABC):
     # True when deleting an index also deletes its children no other artifact references
     # (Harbor): an index holding a needed digest must then be untagged, never deleted.
     delete_cascades: ClassVar[bool] = False
+    # Operations one `apply` call takes: more than 1 only where `apply` is a batch API (ECR).
+    batch_size: ClassVar[int] = 1
 
     def __init__(self, registry: str, options: BackendOptions) -> None:
         self.registry = registry  # host[:port] as in the reference (docker.io normalised)
         self.options = options
 
     @classmethod
-    def probe(cls, registry: str, options: BackendOptions) -> bool:
-        """For an unknown host with `--probe`: does the live registry look like this kind?"""
-        return False
+    def recognize(cls, answer: V2Answer) -> str | None:
+        """For an unknown host with `--probe`: the evidence (for `ci-env detect`'s "why") that
+        the anonymous `GET /v2/` answer is this kind's; None when it is not. Default: None."""
+        return None
+
+    @classmethod
+    def probe(cls, registry: str, options: BackendOptions) -> str | None:
+        """Where no kind recognized the `/v2/` answer: ask the live registry something of this
+        kind's own; the evidence, or None. Default: None (no request)."""
+        return None
 
     def list_repositories(self, prefix: str) -> list[str]:
         """Repositories under `prefix` (for `REPO/*`). Default: not possible."""
@@ -229,7 +207,8 @@ class Backend(ABC):
         """Delete the manifest `digest` (every tag on it goes). NotFoundError = already gone."""
 
     def apply(self, repository: str, ops: Sequence[Operation]) -> Iterator[OpResult]:
-        """Carry out operations; backends with a batch API override this. AuthError propagates."""
+        """Carry out operations; backends with a batch API override this and declare their
+        `batch_size`. AuthError propagates."""
         for op in ops:
             yield self._apply_one(repository, op)
 
@@ -242,9 +221,9 @@ class Backend(ABC):
                 method = self.delete(repository, op.digest)
         except NotFoundError:
             return OpResult(op, already_gone=True)
+        except AuthError:
+            raise  # stops the run
         except CiEnvError as error:
-            if error.exit_code == 3:
-                raise
             return OpResult(op, error=error)
         return OpResult(op, method=method)
 
@@ -254,20 +233,20 @@ class Backend(ABC):
         Default: nothing (registries that delete tags and manifests together)."""
         return []
 
+    # --- what `ci-env probe` checks -------------------------------------------------------
+
+    def registry_api(self) -> RegistryClient:
+        """The Docker Registry API of this host, for `ci-env probe` (authenticate, push
+        scratch manifests). Default: a client of its own, credentials from the Docker config."""
+        return RegistryClient(self.registry, self.options)
+
+    def dry_delete(self, repository: str) -> str:
+        """What a delete here is allowed to do, found without deleting anything. Default: not
+        checked (a native delete API has no harmless form)."""
+        return f"not checked dry: deletes go through {self.description.delete}"
+
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release pooled connections."""
-
-
-def ensure_still_at(repository: str, tag: str, planned: str, current: str | None) -> None:
-    """NotFoundError when the tag is gone (done); RegistryError when it points elsewhere than
-    planned: it was pushed again since the plan was made, someone's new image, left alone."""
-    if current is None:
-        raise NotFoundError(f"tag {repository}:{tag} is already gone", status=404)
-    if current != planned:
-        raise RegistryError(
-            f"tag {repository}:{tag} moved: it now points at {current}, not {planned}",
-            "it was pushed again after the plan was made; left alone — run cleanup again",
-        )
 
 
 def first_pattern_match(patterns: Iterable[str], host: str) -> bool:

@@ -1,10 +1,10 @@
 """`default`: any registry speaking the Docker Registry HTTP API v2 / OCI distribution-spec.
 
 `DistributionBackend` is also the base of every native backend: override `native_untag` (a
-pure untag through the registry's own API), `list_images` (a native listing with push times),
-or `delete` — the rest (manifests, referrers, config-blob times, the untag ladder, auth,
-retries) is inherited. Subclasses set `try_delete_tag = False` where `DELETE manifests/<tag>`
-is known not to be a pure untag.
+pure untag through the registry's own API; declare `untags_natively`), `list_images` (a native
+listing with push times; declare `lists_natively`), or `delete` — the rest (manifests,
+referrers, config-blob times, the untag ladder, auth, retries) is inherited. Subclasses set
+`try_delete_tag = False` where `DELETE manifests/<tag>` is known not to be a pure untag.
 """
 
 from __future__ import annotations
@@ -17,18 +17,15 @@ from datetime import datetime
 from typing import ClassVar
 
 from ci_env.errors import NotFoundError, UnsupportedError
-from ci_env.registries.base import (
-    OCI_MANIFEST,
-    Backend,
-    BackendOptions,
-    Description,
-    Image,
-    Manifest,
-)
-from ci_env.registry.client import Descriptor, RegistryClient
+from ci_env.oci import OCI_MANIFEST, Descriptor, Manifest
+from ci_env.options import BackendOptions
+from ci_env.registries.base import Backend, Description, Image
+from ci_env.registry.client import RegistryClient
 from ci_env.registry.untag import UntagLadder, untag_by_throwaway
 
 logger = logging.getLogger(__name__)
+
+IMPOSSIBLE_DIGEST = "sha256:" + "0" * 64  # the dry delete's target: no manifest hashes to it
 
 
 class DistributionBackend(Backend):
@@ -54,6 +51,11 @@ class DistributionBackend(Backend):
     host_patterns: ClassVar[tuple[str, ...]] = ()
     # Is `DELETE /v2/<name>/manifests/<tag>` a pure untag on this kind (rung 1 of the ladder)?
     try_delete_tag: ClassVar[bool] = True
+    # Declared by kinds that override `native_untag` (rung 2 of the ladder) ...
+    untags_natively: ClassVar[bool] = False
+    # ... and by kinds whose `list_images` is a native listing bringing digests with the
+    # names (`tag_names` then offers nothing cheaper).
+    lists_natively: ClassVar[bool] = False
     # Parallel HEAD requests while resolving tags to digests.
     list_workers: ClassVar[int] = 8
 
@@ -66,11 +68,9 @@ class DistributionBackend(Backend):
     # --- hooks for native backends ------------------------------------------------------
 
     def native_untag(self, repository: str, tag: str) -> str:
-        """Remove only `tag` through a native API; returns the method. Default: none."""
+        """Remove only `tag` through a native API; returns the method. Default: none (a kind
+        that overrides this declares `untags_natively = True`)."""
         raise UnsupportedError(f"{self.description.title} has no native untag")
-
-    def has_native_untag(self) -> bool:
-        return type(self).native_untag is not DistributionBackend.native_untag
 
     # --- listing ------------------------------------------------------------------------
 
@@ -88,8 +88,8 @@ class DistributionBackend(Backend):
             return []
 
     def tag_names(self, repository: str) -> list[str] | None:
-        if type(self).list_images is not DistributionBackend.list_images:
-            return None  # a native listing: digests come with the names
+        if self.lists_natively:
+            return None  # digests come with the names
         return self.list_tags(repository)
 
     def list_images(self, repository: str) -> list[Image]:
@@ -125,13 +125,27 @@ class DistributionBackend(Backend):
     def image_revision(self, repository: str, image: Image) -> str | None:
         return image.revision or self.client.image_revision(repository, image.digest)
 
+    # --- probing ------------------------------------------------------------------------
+
+    def registry_api(self) -> RegistryClient:
+        return self.client
+
+    def dry_delete(self, repository: str) -> str:
+        """`DELETE` of a digest that cannot exist: 404 MANIFEST_UNKNOWN means deletes are
+        allowed, 401/403 denied and 405 disabled (raised), and nothing is touched."""
+        try:
+            self.client.delete_manifest(repository, IMPOSSIBLE_DIGEST)
+        except NotFoundError:
+            return "DELETE by digest allowed (404 for a digest that does not exist)"
+        return "DELETE by digest allowed"
+
     # --- deleting -----------------------------------------------------------------------
 
     @property
     def ladder(self) -> UntagLadder:
         with self._ladder_lock:
             if self._ladder is None:
-                native = self.native_untag if self.has_native_untag() else None
+                native = self.native_untag if self.untags_natively else None
                 self._ladder = UntagLadder(self.client, native, try_delete_tag=self.try_delete_tag)
             return self._ladder
 

@@ -7,9 +7,9 @@ Order of evidence:
      self-hosted GitLab registries have arbitrary names.
   3. each registered kind's `host_patterns`, in registration order (werf's patterns plus
      registry.gitlab.com, *.jfrog.io, the ECR dkr-ecr/on.aws/amazonaws.eu forms, ...).
-  4. with `probe=True`, for a host no pattern claims: the Bearer realm of `GET /v2/`
-     (`/jwt/auth` -> gitlab, `/service/token` -> harbor), `X-Artifactory-Id` -> artifactory,
-     `Server: Nexus` -> nexus, Harbor's `/api/v2.0/systeminfo`, then each backend's `probe()`.
+  4. with `probe=True`, for a host no pattern claims: one anonymous `GET /v2/`, which each
+     kind's `recognize()` reads (its token realm, its headers), then each kind's `probe()`
+     (Harbor's `/api/v2.0/systeminfo`, Artifactory's ping), in registration order.
   5. `default`.
 A registered kind whose module cannot be imported is an error, never skipped.
 """
@@ -20,13 +20,11 @@ import logging
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import requests
-
 from ci_env.errors import CiEnvError
+from ci_env.options import BackendOptions
 from ci_env.reference import api_host
 from ci_env.registries import KINDS, backend_class
-from ci_env.registries.base import Backend, BackendOptions, first_pattern_match
-from ci_env.registry import responses
+from ci_env.registries.base import Backend, V2Answer, first_pattern_match
 from ci_env.registry.auth import parse_challenge
 from ci_env.registry.transport import Transport, host_without_port
 
@@ -79,54 +77,37 @@ def by_host(registry: str, gitlab_host: str | None = None) -> Detection | None:
     return None
 
 
-def _probe_headers(registry: str, options: BackendOptions) -> tuple[str, str] | None:
-    """(kind, evidence) from one anonymous `GET /v2/` (+ Harbor's systeminfo)."""
+def _v2_answer(registry: str, options: BackendOptions) -> V2Answer | None:
+    """One anonymous `GET /v2/`; None when the registry cannot be asked."""
     transport = Transport(api_host(registry), options)
     try:
         response = transport.send("GET", "/v2/")
         challenge = parse_challenge(response.headers.get("WWW-Authenticate"))
-        realm = urlsplit(challenge.params.get("realm", "")).path if challenge else ""
-        if realm.endswith("/jwt/auth"):
-            return "gitlab", f"its token realm {realm} is GitLab's"
-        if realm.endswith("/service/token"):
-            return "harbor", f"its token realm {realm} is Harbor's"
-        if "X-Artifactory-Id" in response.headers:
-            return "artifactory", "it sends an X-Artifactory-Id header"
-        if "nexus" in response.headers.get("Server", "").lower():
-            return "nexus", f"its Server header is {response.headers['Server']!r}"
-        info = transport.send("GET", "/api/v2.0/systeminfo")
-        if info.ok and "harbor_version" in _json(info):
-            return "harbor", "it serves Harbor's /api/v2.0/systeminfo"
     except CiEnvError as error:
         logger.debug("probing %s failed: %s", registry, error.message)
+        return None
     finally:
         transport.close()
-    return None
-
-
-def _json(response: requests.Response) -> dict[str, object]:
-    try:
-        body = responses.loads(response.content)
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
+    realm = urlsplit(challenge.params.get("realm", "")).path if challenge else ""
+    return V2Answer(response.headers, realm)
 
 
 def probe(registry: str, options: BackendOptions) -> Detection | None:
-    """Ask the live registry what it is; None when nothing tells."""
-    found = _probe_headers(registry, options)
-    if found is not None:
-        backend = _load(found[0])
-        if backend is not None:
-            return Detection(found[0], backend, f"probe: {found[1]}")
-    for kind, backend in loaded_kinds():
-        if kind == DEFAULT:
-            continue
+    """Ask the live registry what it is: each kind looks at its `/v2/` answer, then each may
+    ask something of its own; None when nothing tells."""
+    kinds = [(kind, backend) for kind, backend in loaded_kinds() if kind != DEFAULT]
+    answer = _v2_answer(registry, options)
+    for kind, backend in kinds:
+        if answer is not None and (evidence := backend.recognize(answer)):
+            return Detection(kind, backend, f"probe: {evidence}")
+    for kind, backend in kinds:
         try:
-            if backend.probe(registry, options):
-                return Detection(kind, backend, f"probe: the {kind} backend recognised it")
+            evidence = backend.probe(registry, options)
         except CiEnvError as error:
             logger.debug("probe of %s as %s failed: %s", registry, kind, error.message)
+            continue
+        if evidence:
+            return Detection(kind, backend, f"probe: {evidence}")
     return None
 
 

@@ -25,11 +25,12 @@ from typing import Any, ClassVar
 
 from ci_env import secrets, timeparse
 from ci_env.errors import AuthError, NotFoundError, RegistryError, UnsupportedError, UsageError
+from ci_env.options import BackendOptions
 from ci_env.reference import DOCKER_HUB, DOCKER_HUB_API
 from ci_env.registries import _native_http
 from ci_env.registries._native import NativeBackend
 from ci_env.registries._native_http import ApiClient, Hints, TagRow, segment
-from ci_env.registries.base import Backend, BackendOptions, Description, Image, NativeOption
+from ci_env.registries.base import Backend, Description, Image, NativeOption
 from ci_env.registries.default import DistributionBackend
 from ci_env.registry import responses
 from ci_env.registry.auth import Credentials

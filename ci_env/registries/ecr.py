@@ -18,17 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from ci_env import lazy, secrets
 from ci_env.errors import AuthError, NotFoundError, RegistryError, UsageError
-from ci_env.registries.base import (
-    MANIFEST_ACCEPT,
-    Backend,
-    BackendOptions,
-    Description,
-    Image,
-    Manifest,
-    Operation,
-    OpKind,
-    OpResult,
-)
+from ci_env.oci import MANIFEST_ACCEPT, Manifest, parse_manifest
+from ci_env.options import BackendOptions
+from ci_env.registries.base import Backend, Description, Image, Operation, OpKind, OpResult
 
 if TYPE_CHECKING:
     from ci_env.registries import _aws
@@ -109,6 +101,7 @@ class EcrBackend(Backend):
         r"\d{12}\.dkr[.-]ecr(-fips)?\.[a-z0-9-]+\.(amazonaws\.com(\.cn)?|amazonaws\.eu|on\.aws)",
     )
     lists_untagged = True
+    batch_size = 100  # BatchDeleteImage takes at most 100 image ids per call (API reference)
     service = "ecr"
 
     def __init__(self, registry: str, options: BackendOptions) -> None:
@@ -177,7 +170,7 @@ class EcrBackend(Backend):
         )
         for image in answer.get("images") or ():
             media = str(image.get("imageManifestMediaType") or "")
-            return _aws.parse_manifest(digest, str(image["imageManifest"]), media)
+            return parse_manifest(str(image["imageManifest"]), digest, media)
         failure = (answer.get("failures") or [{}])[0]
         code = str(failure.get("failureCode") or "")
         if code in ("ImageNotFound", ""):
@@ -220,7 +213,7 @@ class EcrBackend(Backend):
         with self._lock:
             media = dict(self._media)
         for wave in _aws.waves(ops, lambda digest: media.get((repository, digest), "")):
-            for chunk in _aws.chunks(wave):
+            for chunk in _aws.chunks(wave, self.batch_size):
                 yield from self._batch(repository, chunk)
 
     def _batch(self, repository: str, ops: Sequence[Operation]) -> list[OpResult]:

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING
 
 from ci_env import lazy
 from ci_env.errors import AuthError, UsageError
+from ci_env.oci import Manifest
+from ci_env.options import BackendOptions
 from ci_env.registries import _native_http, ecr
-from ci_env.registries.base import Backend, BackendOptions, Description, Manifest
+from ci_env.registries.base import Backend, Description
 
 if TYPE_CHECKING:
     from ci_env.registries import _aws

@@ -77,6 +77,7 @@ class GcrBackend(DistributionBackend):
         r"container\.cloud\.google\.com",
     )
     lists_untagged: ClassVar[bool] = True
+    lists_natively: ClassVar[bool] = True
 
     def _manifest_map(self, repository: str) -> dict[str, Any] | None:
         merged: dict[str, Any] = {}

@@ -19,7 +19,8 @@ from typing import ClassVar
 
 from ci_env import lazy, secrets
 from ci_env.errors import NotFoundError, RegistryError, UsageError
-from ci_env.registries.base import BackendOptions, Description, Image, NativeOption
+from ci_env.options import BackendOptions
+from ci_env.registries.base import Description, Image, NativeOption
 from ci_env.registries.default import DistributionBackend
 from ci_env.registry.untag import still_at, throwaway_manifest
 
@@ -68,6 +69,7 @@ class GithubBackend(DistributionBackend):
     )
     lists_untagged: ClassVar[bool] = True
     try_delete_tag: ClassVar[bool] = False  # GHCR answers 405
+    lists_natively: ClassVar[bool] = True
     deletes_per_minute: ClassVar[float] = 180.0
     # How long a freshly pushed throwaway may take to show up as a version.
     version_wait: ClassVar[tuple[float, ...]] = (0.5, 1.0, 2.0, 4.0)

@@ -21,7 +21,8 @@ import requests
 
 from ci_env import lazy, secrets, timeparse
 from ci_env.errors import AuthError, CiEnvError, NotFoundError, RegistryError, UsageError
-from ci_env.registries.base import BackendOptions, Description, Image, NativeOption
+from ci_env.options import BackendOptions
+from ci_env.registries.base import Description, Image, NativeOption, V2Answer
 from ci_env.registries.default import DistributionBackend
 
 if TYPE_CHECKING:
@@ -116,6 +117,13 @@ class GitlabBackend(DistributionBackend):
         ),
     )
     list_workers: ClassVar[int] = 8
+    lists_natively: ClassVar[bool] = True
+
+    @classmethod
+    def recognize(cls, answer: V2Answer) -> str | None:
+        if answer.realm.endswith("/jwt/auth"):
+            return f"its token realm {answer.realm} is GitLab's"
+        return None
 
     def __init__(self, registry: str, options: BackendOptions) -> None:
         super().__init__(registry, options)

@@ -27,12 +27,16 @@ import requests
 
 from ci_env import secrets, timeparse
 from ci_env.errors import CiEnvError, NotFoundError, RegistryError, UsageError
+from ci_env.options import BackendOptions
+from ci_env.reference import api_host
 from ci_env.registries import _native_http
 from ci_env.registries._native import NativeBackend
 from ci_env.registries._native_http import ApiClient, ApiTransport, Hints
-from ci_env.registries.base import Backend, BackendOptions, Description, Image, NativeOption
+from ci_env.registries.base import Backend, Description, Image, NativeOption, V2Answer
 from ci_env.registries.default import DistributionBackend
+from ci_env.registry import responses
 from ci_env.registry.client import RegistryClient
+from ci_env.registry.transport import Transport
 
 _AUTH_HINT = (
     "set --repo-harbor-username and --repo-harbor-password (a robot account works, "
@@ -79,6 +83,28 @@ class HarborBackend(NativeBackend):
         ),
         limitations=("immutable tags and artifacts referenced by an index are kept (412)",),
     )
+
+    @classmethod
+    def recognize(cls, answer: V2Answer) -> str | None:
+        if answer.realm.endswith("/service/token"):
+            return f"its token realm {answer.realm} is Harbor's"
+        return None
+
+    @classmethod
+    def probe(cls, registry: str, options: BackendOptions) -> str | None:
+        """Harbor's own API answers where its registry uses Basic auth (no token realm)."""
+        transport = Transport(api_host(registry), options)
+        try:
+            info = transport.send("GET", "/api/v2.0/systeminfo")
+        finally:
+            transport.close()
+        try:
+            body = responses.loads(info.content) if info.ok else None
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and "harbor_version" in body:
+            return "it serves Harbor's /api/v2.0/systeminfo"
+        return None
 
     def __init__(self, registry: str, options: BackendOptions) -> None:
         super().__init__(registry, options)

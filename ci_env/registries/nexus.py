@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ci_env.registries.base import BackendOptions, Description
+from ci_env.registries.base import Description, V2Answer
 from ci_env.registries.default import DistributionBackend
-from ci_env.registry.transport import Transport
 
 
 class NexusBackend(DistributionBackend):
@@ -33,13 +32,9 @@ class NexusBackend(DistributionBackend):
     try_delete_tag: ClassVar[bool] = False
 
     @classmethod
-    def probe(cls, registry: str, options: BackendOptions) -> bool:
-        transport = Transport(registry, options)
-        try:
-            response = transport.send("GET", "/v2/")
-            return "nexus" in response.headers.get("Server", "").lower()
-        finally:
-            transport.close()
+    def recognize(cls, answer: V2Answer) -> str | None:
+        server = answer.headers.get("Server", "")
+        return f"its Server header is {server!r}" if "nexus" in server.lower() else None
 
 
 BACKEND = NexusBackend

@@ -19,10 +19,11 @@ from typing import Any, ClassVar
 
 from ci_env import timeparse
 from ci_env.errors import AuthError, NotFoundError
+from ci_env.options import BackendOptions
 from ci_env.registries import _native_http
 from ci_env.registries._native import NativeBackend
 from ci_env.registries._native_http import ApiClient, Hints, TagRow, segment
-from ci_env.registries.base import BackendOptions, Description, Image, NativeOption
+from ci_env.registries.base import Description, Image, NativeOption
 from ci_env.settings import flag
 
 _AUTH_HINT = (

@@ -16,9 +16,10 @@ from typing import ClassVar
 
 from ci_env import secrets
 from ci_env.errors import AuthError, NotFoundError, RegistryError
+from ci_env.options import BackendOptions
 from ci_env.registries import _native_http
 from ci_env.registries._native_http import ApiClient, ApiTransport, Hints, segment
-from ci_env.registries.base import BackendOptions, Description, NativeOption
+from ci_env.registries.base import Description, NativeOption
 from ci_env.registries.default import DistributionBackend
 from ci_env.registry.client import RegistryClient
 

@@ -32,8 +32,8 @@ import requests
 
 from ci_env import lazy, secrets
 from ci_env.errors import AuthError, CiEnvError, RegistryError, UsageError
+from ci_env.options import BackendOptions
 from ci_env.reference import DOCKER_HUB, api_host
-from ci_env.registries.base import BackendOptions
 from ci_env.registry import responses
 from ci_env.registry.transport import Transport, plain_http_allowed
 

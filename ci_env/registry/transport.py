@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from requests.sessions import _Settings
 
 from ci_env.errors import RegistryError
-from ci_env.registries.base import BackendOptions
+from ci_env.options import BackendOptions
 
 logger = logging.getLogger(__name__)
 

@@ -22,8 +22,17 @@ import uuid
 from collections.abc import Callable
 
 from ci_env.errors import NotFoundError, RegistryError, UnsupportedError
-from ci_env.registries.base import OCI_INDEX, OCI_MANIFEST, ensure_still_at
-from ci_env.registry.client import Descriptor, RegistryClient, sha256_digest
+from ci_env.oci import (
+    DOCKER_CONFIG,
+    DOCKER_MANIFEST,
+    OCI_CONFIG,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    Descriptor,
+    ensure_still_at,
+    sha256_digest,
+)
+from ci_env.registry.client import RegistryClient
 
 logger = logging.getLogger(__name__)
 
@@ -32,9 +41,6 @@ NATIVE = "native untag"
 THROWAWAY = "throwaway manifest"
 THROWAWAY_LABEL = "io.ci-env.throwaway"
 _OCI_FAMILY = frozenset({OCI_INDEX, OCI_MANIFEST})
-_DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-_DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
-_OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 
 Rung = Callable[[str, str, str], str]
 
@@ -71,12 +77,12 @@ def throwaway_manifest(repository: str, tag: str, media_type: str) -> tuple[byte
         },
         sort_keys=True,
     ).encode()
-    manifest_type = OCI_MANIFEST if oci else _DOCKER_MANIFEST
+    manifest_type = OCI_MANIFEST if oci else DOCKER_MANIFEST
     body = {
         "schemaVersion": 2,
         "mediaType": manifest_type,
         "config": {
-            "mediaType": _OCI_CONFIG if oci else _DOCKER_CONFIG,
+            "mediaType": OCI_CONFIG if oci else DOCKER_CONFIG,
             "digest": sha256_digest(config),
             "size": len(config),
         },

@@ -15,15 +15,9 @@ from datetime import datetime
 from typing import ClassVar
 
 from ci_env.errors import AuthError, NotFoundError, RegistryError
-from ci_env.registries.base import (
-    OCI_INDEX,
-    OCI_MANIFEST,
-    Backend,
-    BackendOptions,
-    Description,
-    Image,
-    Manifest,
-)
+from ci_env.oci import OCI_INDEX, OCI_MANIFEST, Manifest
+from ci_env.options import BackendOptions
+from ci_env.registries.base import Backend, Description, Image
 
 
 class FakeBackend(Backend):

@@ -9,7 +9,8 @@ from ci_env.cleanup.graph import DigestGraph
 from ci_env.cleanup.plan import Action, PlanItem, RepoPlan
 from ci_env.cleanup.rules import Rules, Untagged
 from ci_env.inuse.base import InUse, RepoUse
-from ci_env.registries.base import DOCKER_MANIFEST, Image
+from ci_env.oci import DOCKER_MANIFEST
+from ci_env.registries.base import Image
 from tests.cleanup.fakes import FakeBackend, TagsOnlyBackend, digest
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)

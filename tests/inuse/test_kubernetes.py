@@ -121,7 +121,7 @@ def test_forbidden_names_context_resource_and_verb(cluster: FakeKubernetes, tmp_
     assert "kube context prod: cannot list replicasets in all namespaces" in text
     assert "403 Forbidden" in text
     assert "`list replicasets (API group apps)`" in text
-    assert caught.value.exit_code == 3
+    assert type(caught.value) is AuthError
 
 
 def test_refused_token_is_an_auth_error_without_the_token(

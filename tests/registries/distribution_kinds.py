@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from ci_env.registries.base import BackendOptions
+from ci_env.options import BackendOptions
 from ci_env.registries.default import DistributionBackend
 from tests.support.images import list_tags, manifest_exists, push_image, tag
 from tests.support.registry import LocalRegistry

@@ -13,9 +13,10 @@ import responses
 
 from ci_env import secrets
 from ci_env.errors import AuthError, RegistryError
+from ci_env.options import BackendOptions
 from ci_env.registries import backend_class
 from ci_env.registries.acr import AcrBackend
-from ci_env.registries.base import BackendOptions, Image, first_pattern_match
+from ci_env.registries.base import Image, first_pattern_match
 from tests.fakes import _schemas
 from tests.fakes.acr_api import AAD_SCHEMA, HOST, LOGIN_URL, FakeAcr
 

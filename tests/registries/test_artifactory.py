@@ -9,9 +9,10 @@ import pytest
 import responses
 
 from ci_env.errors import UsageError
+from ci_env.options import BackendOptions
 from ci_env.registries import backend_class
 from ci_env.registries.artifactory import ArtifactoryBackend
-from ci_env.registries.base import BackendOptions, first_pattern_match
+from ci_env.registries.base import first_pattern_match
 from tests.fakes.artifactory_api import FakeArtifactory
 from tests.support.images import list_tags, push_image, tag
 from tests.support.registry import LocalRegistry

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ci_env.registries.base import BackendOptions, Image, Operation, OpKind
+from ci_env.options import BackendOptions
+from ci_env.registries.base import Image, Operation, OpKind
 from ci_env.registries.default import DistributionBackend
 from tests.support import images
 from tests.support.registry import LocalRegistry
@@ -73,6 +74,7 @@ def test_manifest_graph_and_referrers(registry: LocalRegistry, tmp_path: Path) -
 
 def test_native_untag_hook_is_used(registry: LocalRegistry, tmp_path: Path) -> None:
     class WithNative(DistributionBackend):
+        untags_natively = True
         calls: list[str] = []
 
         def native_untag(self, repository: str, tag: str) -> str:
@@ -84,7 +86,18 @@ def test_native_untag_hook_is_used(registry: LocalRegistry, tmp_path: Path) -> N
     digest = images.push_image(registry, "grp/app", "v1", via="http")
     config = registry.write_docker_config(tmp_path / "docker")
     backend = WithNative(registry.host, BackendOptions(docker_config=str(config)))
-    assert backend.has_native_untag()
+    assert backend.untags_natively
     assert backend.untag("grp/app", "v1", digest) == "native API"
     assert WithNative.calls == ["v1"]
-    assert not DistributionBackend(registry.host, BackendOptions()).has_native_untag()
+    assert not DistributionBackend(registry.host, BackendOptions()).untags_natively
+
+
+def test_probe_hooks_share_the_client_and_delete_nothing(
+    registry: LocalRegistry, tmp_path: Path
+) -> None:
+    digest = images.push_image(registry, "grp/app", "v1", via="http")
+    backend = backend_for(registry, tmp_path)
+    assert backend.registry_api() is backend.client
+    dry = backend.dry_delete("grp/app")
+    assert dry == "DELETE by digest allowed (404 for a digest that does not exist)"
+    assert backend.resolve("grp/app", "v1") == digest

@@ -11,11 +11,13 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from requests.structures import CaseInsensitiveDict
 
 from ci_env.errors import UsageError
+from ci_env.options import BackendOptions
 from ci_env.reference import parse
 from ci_env.registries import KINDS
-from ci_env.registries.base import BackendOptions
+from ci_env.registries.base import V2Answer
 from ci_env.registries.detect import by_host, detect, loaded_kinds, same_host
 
 TABLE = [
@@ -196,6 +198,34 @@ def test_probe_unknown_hosts(
     if kind != "default":
         assert found.reason.startswith("probe:")
     assert detect(host, options=options).kind == "default"  # no probing unless asked
+
+
+# What each kind's `recognize` says of a `/v2/` answer: `ci-env detect`'s "why" after "probe: ".
+SIGNATURES = [
+    ({}, "/jwt/auth", "gitlab", "its token realm /jwt/auth is GitLab's"),
+    ({}, "/service/token", "harbor", "its token realm /service/token is Harbor's"),
+    ({"x-artifactory-id": "abc"}, "", "artifactory", "it sends an X-Artifactory-Id header"),
+    (
+        {"Server": "Nexus/3.61.0-02 (OSS)"},
+        "",
+        "nexus",
+        "its Server header is 'Nexus/3.61.0-02 (OSS)'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("headers", "realm", "kind", "evidence"), SIGNATURES)
+def test_exactly_one_kind_recognizes_its_v2_answer(
+    headers: dict[str, str], realm: str, kind: str, evidence: str
+) -> None:
+    answer = V2Answer(CaseInsensitiveDict(headers), realm)
+    said = {name: backend.recognize(answer) for name, backend in loaded_kinds()}
+    assert {name: text for name, text in said.items() if text} == {kind: evidence}
+
+
+def test_a_plain_v2_answer_is_recognized_by_no_kind() -> None:
+    answer = V2Answer(CaseInsensitiveDict({"Server": "distribution"}), "/token")
+    assert [name for name, backend in loaded_kinds() if backend.recognize(answer)] == []
 
 
 def test_probe_of_unreachable_host_falls_back_to_default() -> None:

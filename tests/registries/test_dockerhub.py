@@ -10,8 +10,9 @@ import responses
 
 from ci_env import secrets
 from ci_env.errors import AuthError, NotFoundError, RegistryError, UnsupportedError
+from ci_env.options import BackendOptions
 from ci_env.registries import backend_class
-from ci_env.registries.base import BackendOptions, Operation, OpKind, first_pattern_match
+from ci_env.registries.base import Operation, OpKind, first_pattern_match
 from ci_env.registries.dockerhub import DockerHubBackend
 from tests.fakes.dockerhub_api import BASE_URL, REGISTRY_URL, FakeDockerHub, FakeHubRegistry
 

@@ -24,16 +24,10 @@ from moto import mock_aws
 
 from ci_env import secrets
 from ci_env.errors import AuthError, NotFoundError, UsageError
+from ci_env.oci import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
+from ci_env.options import BackendOptions
 from ci_env.registries import ecr, ecr_public
-from ci_env.registries.base import (
-    DOCKER_MANIFEST,
-    OCI_INDEX,
-    OCI_MANIFEST,
-    BackendOptions,
-    Operation,
-    OpKind,
-    first_pattern_match,
-)
+from ci_env.registries.base import Operation, OpKind, first_pattern_match
 from tests.support import motoserver
 from tests.support.ports import free_port
 
@@ -194,6 +188,16 @@ def test_manifest_of_an_index_lists_its_children(moto: Any) -> None:
         backend.manifest("app", "sha256:" + "0" * 64)
 
 
+def test_manifest_of_an_index_skips_an_entry_without_a_digest(moto: Any) -> None:
+    """ECR's manifests go through the one parser: a broken entry is skipped, not a KeyError."""
+    amd = put(moto, "app", ["amd"], image_manifest("amd"))
+    entries = [{"mediaType": OCI_MANIFEST, "size": 1}, {"mediaType": OCI_MANIFEST, "digest": amd}]
+    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
+    digest = put(moto, "app", ["multi"], index, OCI_INDEX)
+    manifest = ecr.BACKEND(HOST, OPTIONS).manifest("app", digest)
+    assert manifest.children == (amd,)
+
+
 def test_resolve(moto: Any) -> None:
     digest = put(moto, "app", ["1.0"], image_manifest("a"))
     backend = ecr.BACKEND(HOST, OPTIONS)
@@ -305,7 +309,7 @@ def test_access_denied_stops_the_run_with_the_permissions_to_grant(aws_env: None
         )
         with pytest.raises(AuthError) as caught:
             list(backend.apply("app", [Operation(OpKind.DELETE, "sha256:" + "1" * 64)]))
-    assert caught.value.exit_code == 3
+    assert type(caught.value) is AuthError
     assert "ecr:BatchDeleteImage" in caught.value.hint
     assert "AWS_PROFILE" in caught.value.hint
 

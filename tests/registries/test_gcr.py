@@ -18,7 +18,8 @@ import pytest
 import responses
 
 from ci_env.errors import AuthError
-from ci_env.registries.base import DOCKER_MANIFEST, BackendOptions
+from ci_env.oci import DOCKER_MANIFEST
+from ci_env.options import BackendOptions
 from ci_env.registries.gar import GarBackend
 from ci_env.registries.gcr import GcrBackend
 from ci_env.registry.auth import Credentials

@@ -9,8 +9,9 @@ import pytest
 import responses
 
 from ci_env.errors import AuthError, NotFoundError, RegistryError
+from ci_env.options import BackendOptions
 from ci_env.registries import backend_class
-from ci_env.registries.base import BackendOptions, Operation, OpKind, first_pattern_match
+from ci_env.registries.base import Operation, OpKind, first_pattern_match
 from ci_env.registries.default import DistributionBackend
 from ci_env.registries.harbor import HarborBackend
 from tests.fakes.harbor_api import BASE_URL, MANIFEST_DIGEST, Artifact, FakeHarbor

@@ -8,9 +8,9 @@ import itertools
 import pytest
 
 from ci_env.errors import RegistryError
+from ci_env.options import BackendOptions
 from ci_env.registries import _native_http
 from ci_env.registries._native_http import ApiClient, Hints
-from ci_env.registries.base import BackendOptions
 from tests.support.hostile import Answer, Hostile, Request
 
 HINTS = Hints(auth="log in", denied="grant it")

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import responses
 
-from ci_env.registries.base import BackendOptions
+from ci_env.options import BackendOptions
 from ci_env.registries.default import DistributionBackend
+from ci_env.registries.detect import probe
 from ci_env.registries.nexus import NexusBackend
 from tests.registries.distribution_kinds import untag_by_throwaway_then_delete
 from tests.support.registry import LocalRegistry
@@ -35,5 +36,9 @@ def test_path_prefixed_repository_untag_by_throwaway_and_delete(
 def test_probe_reads_the_server_header() -> None:
     responses.get("https://nexus.corp/v2/", status=401, headers={"Server": "Nexus/3.68.1-02 (OSS)"})
     responses.get("https://other.corp/v2/", status=401, headers={"Server": "nginx"})
-    assert NexusBackend.probe("nexus.corp", BackendOptions(max_attempts=1))
-    assert not NexusBackend.probe("other.corp", BackendOptions(max_attempts=1))
+    nexus = probe("nexus.corp", BackendOptions(max_attempts=1))
+    assert nexus is not None
+    assert nexus.kind == "nexus"
+    assert nexus.reason == "probe: its Server header is 'Nexus/3.68.1-02 (OSS)'"
+    other = probe("other.corp", BackendOptions(max_attempts=1))
+    assert other is None or other.kind != "nexus"

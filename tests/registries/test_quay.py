@@ -9,8 +9,9 @@ import pytest
 import responses
 
 from ci_env.errors import AuthError, NotFoundError, RegistryError
+from ci_env.options import BackendOptions
 from ci_env.registries import backend_class
-from ci_env.registries.base import BackendOptions, first_pattern_match
+from ci_env.registries.base import first_pattern_match
 from ci_env.registries.quay import QuayBackend
 from tests.fakes.quay_api import BASE_URL, FakeQuay, tag_dict
 

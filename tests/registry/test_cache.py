@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from ci_env.errors import NotFoundError
-from ci_env.registries.base import BackendOptions
+from ci_env.options import BackendOptions
 from ci_env.registry.cache import ContentStore, split_digest, store_for
 from ci_env.registry.client import RegistryClient
 from tests.support import images

@@ -13,16 +13,11 @@ import pytest
 import responses
 
 from ci_env.errors import NotFoundError, RegistryError
-from ci_env.registries.base import (
-    DOCKER_LIST,
-    DOCKER_MANIFEST,
-    OCI_INDEX,
-    OCI_MANIFEST,
-    BackendOptions,
-)
+from ci_env.oci import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, parse_manifest
+from ci_env.options import BackendOptions
 from ci_env.registry import client as client_module
 from ci_env.registry.auth import Credentials
-from ci_env.registry.client import RegistryClient, parse_manifest, parse_time
+from ci_env.registry.client import RegistryClient, parse_time
 from tests.support import images
 from tests.support.hostile import Answer, Hostile, Request, basic_challenge
 from tests.support.registry import LocalRegistry

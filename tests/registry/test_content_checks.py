@@ -13,14 +13,17 @@ from pathlib import Path
 import pytest
 
 from ci_env.errors import RegistryError
-from ci_env.registries.base import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, BackendOptions
-from ci_env.registry.client import (
+from ci_env.oci import (
     DIGEST_MISMATCH,
-    RegistryClient,
+    DOCKER_MANIFEST,
+    OCI_INDEX,
+    OCI_MANIFEST,
     body_media_type,
     check_content,
     parse_manifest,
 )
+from ci_env.options import BackendOptions
+from ci_env.registry.client import RegistryClient
 from tests.support import images
 from tests.support.faultproxy import FaultProxy, override_headers
 from tests.support.registry import LocalRegistry

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from ci_env.errors import RegistryError
-from ci_env.registries.base import BackendOptions, Operation, OpKind
+from ci_env.options import BackendOptions
+from ci_env.registries.base import Operation, OpKind
 from ci_env.registries.default import DistributionBackend
 from tests.support import images
 from tests.support.faultproxy import FaultProxy, burst, drop, rate_limited, reset

@@ -15,7 +15,7 @@ import requests
 import responses
 
 from ci_env.errors import RegistryError
-from ci_env.registries.base import BackendOptions
+from ci_env.options import BackendOptions
 from ci_env.registry import transport as transport_module
 from ci_env.registry.transport import (
     RateLimiter,

@@ -10,7 +10,8 @@ import pytest
 import responses
 
 from ci_env.errors import NotFoundError, RegistryError, UnsupportedError
-from ci_env.registries.base import OCI_MANIFEST, BackendOptions
+from ci_env.oci import OCI_MANIFEST
+from ci_env.options import BackendOptions
 from ci_env.registry.auth import Credentials
 from ci_env.registry.client import RegistryClient
 from ci_env.registry.untag import DELETE_TAG, NATIVE, THROWAWAY, UntagLadder, throwaway_manifest
