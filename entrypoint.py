@@ -62,6 +62,7 @@ OPTIONS: dict[str, dict[str, tuple[str, str]]] = {
         "shard": ("--shard", VALUE),
         "parallel": ("--parallel", VALUE),
         "report": ("--report-json", VALUE),
+        "cache-dir": ("--cache-dir", VALUE),
         "insecure-registry": ("--insecure-registry", LIST),
     },
 }
@@ -344,6 +345,9 @@ def run_cleanup(args: list[str], env: dict[str, str], stdin: str | None) -> int:
     report = args[args.index("--report-json") + 1]
     code = run_cli(args, env, stdin)
     hand_over(report, os.path.dirname(os.path.abspath(report)))
+    if "--cache-dir" in args:  # actions/cache saves it as the runner's user, after this step
+        cache = args[args.index("--cache-dir") + 1]
+        hand_over(cache, os.path.dirname(os.path.abspath(cache)))
     try:
         with open(report, encoding="utf-8") as file:
             data = json.load(file)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -127,6 +128,26 @@ def docker_config_dir(args: argparse.Namespace, env: Mapping[str, str] | None = 
     return str(dockerconfig.config_dir(getattr(args, "docker_config", None), source))
 
 
+def cache_dir(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> str | None:
+    """The content cache's directory; None (memory only) with --no-cache or for a command
+    without the cache options. CIENV_ only: werf has no such cache for WERF_ to mean."""
+    if not hasattr(args, "no_cache"):
+        return None
+    if args.no_cache or settings.flag(
+        settings.env_first("CIENV_NO_CACHE", env=env), "CIENV_NO_CACHE"
+    ):
+        return None
+    given = getattr(args, "cache_dir", None) or settings.env_first("CIENV_CACHE_DIR", env=env)
+    if given:
+        return str(given)
+    source = os.environ if env is None else env
+    xdg = source.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(xdg):  # the XDG spec: a relative path is invalid and is ignored
+        home = source.get("HOME") or os.path.expanduser("~")
+        xdg = os.path.join(home, ".cache")
+    return os.path.join(xdg, "ci-env")
+
+
 def _api_urls(args: argparse.Namespace, env: Mapping[str, str] | None) -> dict[str, str]:
     urls: dict[str, str] = {}
     github = settings.env_first("GITHUB_API_URL", env=env)
@@ -190,6 +211,7 @@ def backend_options(
         max_requests_per_second=rate,
         native=_native_values(args, env),
         api_urls=_api_urls(args, env),
+        cache_dir=cache_dir(args, env),
     )
     _validate(options)
     return options

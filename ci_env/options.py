@@ -24,3 +24,6 @@ class BackendOptions:
     native: Mapping[str, str] = field(default_factory=dict)  # NativeOption values by name
     api_urls: Mapping[str, str] = field(default_factory=dict)  # e.g. github/gitlab API base URLs
     user_agent: str = "ci-env"
+    # The content cache (ci_env/registry/cache.py): its directory, None = in memory only.
+    cache_dir: str | None = None
+    cache_max_bytes: int = 256 * 1024 * 1024

@@ -16,6 +16,7 @@ from ci_env.backend_options import (
     native_options,
     registry_settings,
 )
+from ci_env.commands import cleanup
 from ci_env.errors import UsageError
 from ci_env.registries.detect import loaded_kinds
 
@@ -119,3 +120,36 @@ def test_registry_settings_choose_the_kind_once_resolved() -> None:
     assert found.choose_kind("r.example", kind="quay").kind == "quay"  # a saved plan's kind wins
     auto = registry_settings(parse(), {"CI_REGISTRY": "gitlab.example.com"})
     assert auto.choose_kind("gitlab.example.com").kind == "gitlab"
+
+
+def parse_cleanup(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    cleanup.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "expected"),
+    [
+        ((), {"HOME": "/h"}, "/h/.cache/ci-env"),
+        ((), {"HOME": "/h", "XDG_CACHE_HOME": "/x"}, "/x/ci-env"),
+        ((), {"HOME": "/h", "XDG_CACHE_HOME": "relative"}, "/h/.cache/ci-env"),
+        ((), {"HOME": "/h", "CIENV_CACHE_DIR": "/c"}, "/c"),
+        (("--cache-dir", "/o"), {"HOME": "/h", "CIENV_CACHE_DIR": "/c"}, "/o"),
+        (("--no-cache", "--cache-dir", "/o"), {"HOME": "/h"}, None),
+        ((), {"HOME": "/h", "CIENV_NO_CACHE": "true", "CIENV_CACHE_DIR": "/c"}, None),
+    ],
+)
+def test_the_cache_directory_precedence(
+    argv: tuple[str, ...], env: dict[str, str], expected: str | None
+) -> None:
+    assert backend_options(parse_cleanup(*argv), env).cache_dir == expected
+
+
+def test_a_command_without_the_cache_options_keeps_the_cache_in_memory() -> None:
+    assert backend_options(parse(), {"HOME": "/h", "CIENV_CACHE_DIR": "/c"}).cache_dir is None
+
+
+def test_a_bad_no_cache_value_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="CIENV_NO_CACHE"):
+        backend_options(parse_cleanup(), {"HOME": "/h", "CIENV_NO_CACHE": "maybe"})

@@ -155,6 +155,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     run.add_argument("--report-json", metavar="FILE", help="write the JSON report here")
     run.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="keep manifests and config blobs by digest here for the next run (env "
+        "CIENV_CACHE_DIR; default $XDG_CACHE_HOME/ci-env, else ~/.cache/ci-env)",
+    )
+    run.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="no cache directory: one run's memory only (env CIENV_NO_CACHE)",
+    )
+    run.add_argument(
         "-v",
         "--verbose",
         dest="show_kept",

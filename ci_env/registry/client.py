@@ -40,6 +40,7 @@ from ci_env.options import BackendOptions
 from ci_env.reference import api_host
 from ci_env.registry import responses
 from ci_env.registry.auth import Authenticator
+from ci_env.registry.cache import ContentStore, store_for
 from ci_env.registry.transport import Transport
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,16 @@ def _hashable(item: Any) -> Any:
     return item if isinstance(item, str | int | float | bool | None) else repr(item)
 
 
+def _descriptor(body: bytes, digest: str, header: str) -> Descriptor:
+    """The descriptor of a checked body: the body's media type, else a specific header's."""
+    try:
+        data = responses.loads(body)
+    except ValueError:
+        data = None
+    media_type = body_media_type(data, header) if isinstance(data, dict) else header
+    return Descriptor(digest, header_media_type(media_type), len(body))
+
+
 class RegistryClient:
     """One registry's API. Thread-safe; reuse one instance per registry and run."""
 
@@ -79,10 +90,14 @@ class RegistryClient:
         options: BackendOptions,
         credentials: Credentials | None = None,
         transport: Transport | None = None,
+        store: ContentStore | None = None,
     ) -> None:
         self.registry = registry  # as in the reference (docker.io for Docker Hub)
         self.options = options
         self.transport = transport or Transport(api_host(registry), options)
+        # Manifests and config blobs by digest (content only, never existence: see `get`).
+        self.store = store or store_for(options.cache_dir, options.cache_max_bytes)
+        self._present: set[tuple[str, str]] = set()  # (repository, digest) served this run
         self._fixed = credentials
         self._lock = threading.Lock()
         self._auths: dict[Credentials | None, Authenticator] = {}
@@ -252,12 +267,14 @@ class RegistryClient:
     def get(self, repository: str, reference: str) -> tuple[bytes, Descriptor]:
         """Manifest bytes and descriptor; NotFoundError when absent. The descriptor's digest is
         the body's own (checked by `check_content`), its media type the body's. A digest this
-        run already fetched from `repository` (by tag or digest) is answered without a request."""
+        run already fetched from `repository` (by tag or digest) is answered without a request,
+        else from the content store when it holds it (see `_stored`); every body read is stored."""
         with self._lock:
             known = self._fetched.get((repository, reference)) if ":" in reference else None
         if known is not None:
             return known
-        fetched = self._get(repository, reference)
+        stored = self._stored(repository, reference) if ":" in reference else None
+        fetched = stored or self._get(repository, reference)
         self._keep(repository, fetched)
         return fetched
 
@@ -286,13 +303,44 @@ class RegistryClient:
             reference if is_digest else "",
             response.headers.get("Docker-Content-Digest", ""),
         )
-        header = response.headers.get("Content-Type", "")
-        try:
-            data = responses.loads(body)
-        except ValueError:
-            data = None
-        media_type = body_media_type(data, header) if isinstance(data, dict) else header
-        return body, Descriptor(digest, header_media_type(media_type), len(body))
+        self.remember(repository, digest, body)
+        return body, _descriptor(body, digest, response.headers.get("Content-Type", ""))
+
+    def remember(self, repository: str, digest: str, body: bytes) -> None:
+        """Record a body the registry served for `digest` in `repository` (checked by the
+        caller): stored for any repository, and known present in this one for this run."""
+        self.store.put(digest, body)
+        with self._lock:
+            self._present.add((repository, digest))
+
+    def _stored(self, repository: str, digest: str) -> tuple[bytes, Descriptor] | None:
+        """The stored body of `digest`, if the store holds it and `repository` has it.
+
+        The store proves content, not that this repository still (or ever) holds the
+        manifest: one the registry has not served here in this run is checked with a HEAD,
+        and where that is not a plain 200 the GET decides (a missing child must still answer
+        404 MANIFEST_UNKNOWN, i.e. broken)."""
+        body = self.store.get(digest)
+        if body is None:
+            return None
+        with self._lock:
+            present = (repository, digest) in self._present
+        if not present and not self._exists(repository, digest):
+            return None
+        with self._lock:
+            self._present.add((repository, digest))
+        return body, _descriptor(body, digest, "")
+
+    def _exists(self, repository: str, digest: str) -> bool:
+        response = self.request(
+            "HEAD",
+            f"/v2/{repository}/manifests/{digest}",
+            repository=repository,
+            what=f"HEAD manifest {repository}@{digest}",
+            ok=(404, 405, 501),
+            headers={"Accept": ACCEPT},
+        )
+        return response.status_code == 200
 
     def manifest(self, repository: str, reference: str) -> Manifest:
         """The manifest `reference` names, its body checked against its digest (see `get`)."""
@@ -300,12 +348,18 @@ class RegistryClient:
         return parse_manifest(body, descriptor.digest, descriptor.media_type)
 
     def blob(self, repository: str, digest: str) -> bytes:
+        """A blob's bytes; a config blob (JSON) from the store when it holds it, and stored
+        after a GET if it hashes to `digest` (the store keeps nothing else)."""
+        stored = self.store.get(digest)
+        if stored is not None:
+            return stored  # a blob is named by its content; a manifest proved it is here
         response = self.request(
             "GET",
             f"/v2/{repository}/blobs/{digest}",
             repository=repository,
             what=f"GET blob {digest} of {repository}",
         )
+        self.store.put(digest, response.content)
         return response.content
 
     def _config(self, repository: str, config_digest: str) -> tuple[datetime | None, str | None]:

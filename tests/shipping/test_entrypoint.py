@@ -68,6 +68,31 @@ def test_cleanup_inputs_map_to_options_hyphens_kept() -> None:
     assert "INPUT_DRY-RUN" in env  # the runner's spelling
 
 
+def test_the_cache_dir_input_is_the_cache_dir_option() -> None:
+    args, _ = entrypoint.cli_args(inputs(command="cleanup", cache_dir=".c"), in_container=False)
+    assert args == ["cleanup", "--cache-dir", ".c"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="handing over needs root, as in the container")
+def test_the_cache_dir_is_handed_to_the_runner_user(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    os.chown(workspace, 1001, 1001)  # GitHub-hosted runners' user
+
+    def cli(args: list[str], env: object, stdin: object) -> int:
+        (workspace / ".c/blobs/sha256").mkdir(parents=True)
+        (workspace / ".c/blobs/sha256/ab").write_text("{}")
+        return 0
+
+    monkeypatch.setattr(entrypoint, "run_cli", cli)
+    monkeypatch.chdir(workspace)
+    entrypoint.run_cleanup(["cleanup", "--cache-dir", ".c"], {}, None)
+    for path in (workspace / ".c", workspace / ".c/blobs/sha256/ab"):
+        assert path.stat().st_uid == 1001, path
+
+
 def test_false_flags_and_empty_inputs_add_nothing() -> None:
     env = inputs(command="cleanup", dry_run="false", keep_latest="", verbose="false")
     assert entrypoint.cli_args(env, in_container=False)[0] == ["cleanup"]
