@@ -3,7 +3,7 @@
 Each test builds a bare `origin` with commits dated around now (GIT_COMMITTER_DATE), clones it,
 pushes images carrying `org.opencontainers.image.revision` to the real registry and compares
 `cleanup --dry-run --report-json` with the set werf keeps. The scenarios are those of
-/work/shared/research/werf-keep-policies.md (werf's legacy e2e policy sets W1-W8 and the docs'
+werf's own (github.com/werf/werf: its legacy e2e policy sets W1-W8 and the docs'
 priority example W10).
 """
 

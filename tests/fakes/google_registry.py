@@ -4,7 +4,7 @@ Served through `tests.fakes._front.Front` in front of `docker-registry`, which s
 images; this layer adds what Google documents and the plain registry lacks:
 - `GET /v2/<name>/tags/list` also returns `manifest`: {digest: {tag[], mediaType,
   timeCreatedMs, timeUploadedMs, imageSizeBytes}} — untagged manifests included (gcloud
-  `container images list-tags`; the map as described in /work/shared/research/registry-apis.md);
+  `container images list-tags`; the map as go-containerregistry pkg/v1/google reads it);
 - `DELETE /v2/<name>/manifests/<tag>` removes only that tag (202);
 - `DELETE /v2/<name>/manifests/<digest>` while a tag still points at it answers 400
   GOOGLE_MANIFEST_DANGLING_TAG (the exchange quoted in github.com/genuinetools/reg/issues/136);

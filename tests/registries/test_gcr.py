@@ -3,7 +3,7 @@
 The fake follows documented Google behaviour: `tags/list` carries a `manifest` map of digest ->
 {tag[], mediaType, timeCreatedMs, timeUploadedMs, imageSizeBytes} (gcloud `container images
 list-tags`, cloud.google.com/sdk/gcloud/reference/container/images/list-tags, and the map as
-described in /work/shared/research/registry-apis.md); `DELETE manifests/<tag>` answers 202 and
+as go-containerregistry pkg/v1/google reads it); `DELETE manifests/<tag>` answers 202 and
 only untags; deleting a digest that still has tags answers 400 GOOGLE_MANIFEST_DANGLING_TAG
 (the HTTP exchange quoted in github.com/genuinetools/reg/issues/136).
 """
