@@ -26,7 +26,20 @@ def _command(name: str) -> ModuleType:
     return importlib.import_module(f"ci_env.commands.{name}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _chosen(argv: Sequence[str] | None) -> str | None:
+    """The sub-command `argv` names, or None where every command's parser is needed (`--help`
+    before any command, which lists them all with their help)."""
+    for arg in sys.argv[1:] if argv is None else argv:
+        if arg in ("-h", "--help"):
+            return None
+        if not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return ""  # no command (`--version`, or the missing-command error): none is imported
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with `argv`, only the command it names is imported (start-up: `ci-env env`
+    need not import the registry layer), the others are names only."""
     parser = argparse.ArgumentParser(
         prog="ci-env",
         description=(
@@ -39,7 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", help="log requests and decisions to stderr"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    chosen = _chosen(argv) if argv is not None else None
     for name in COMMANDS:
+        if chosen is not None and name != chosen:
+            sub.add_parser(name)  # never parsed: argv names another command
+            continue
         module = _command(name)
         command = sub.add_parser(
             module.NAME,
@@ -76,7 +93,8 @@ def _setup_logging(verbose: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        parser = build_parser()  # imports every backend module: a broken one is an error here
+        # The chosen command's modules (for cleanup, every backend): a broken one is an error here.
+        parser = build_parser(sys.argv[1:] if argv is None else argv)
     except CiEnvError as error:
         print(error.render(), file=sys.stderr)
         return error.exit_code

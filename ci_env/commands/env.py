@@ -12,13 +12,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ci_env import backend_options as backend_layer
 from ci_env import credstore, dockerconfig, formats, logins, providers, secrets, settings
 from ci_env.commands.login import LOGIN_DEFAULTS, add_insecure_argument
 from ci_env.errors import CiEnvError, UsageError
 from ci_env.formats import Format
 from ci_env.options import BackendOptions
 from ci_env.providers.base import LoginSource, Provider
+
+
+def _login_options(args: argparse.Namespace, env: Mapping[str, str]) -> BackendOptions:
+    # Imported here: the registry layer (requests) costs ~0.2 s that `env --no-login` never needs.
+    from ci_env import backend_options  # noqa: PLC0415
+
+    return backend_options.backend_options(args, env, defaults=LOGIN_DEFAULTS)
+
 
 NAME = "env"
 HELP = "make a per-job Docker config, log in from CI variables, print the job's variables"
@@ -128,7 +135,7 @@ class Settings:
 def resolve(args: argparse.Namespace, env: Mapping[str, str], provider: Provider) -> Settings:
     auth_config = docker_auth_config(env) if args.use_docker_auth_config else None
     login = bool(args.login)
-    options = backend_layer.backend_options(args, env, defaults=LOGIN_DEFAULTS) if login else None
+    options = _login_options(args, env) if login else None
     return Settings(
         provider=provider,
         tmp_root=tmp_root(args.tmp_dir, env),

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ci_env import backend_options as backend_layer
 from ci_env import credstore, logins, providers, secrets, settings
 from ci_env.errors import UsageError
 from ci_env.options import BackendOptions
@@ -137,6 +136,10 @@ def resolve(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
     if not credstore.host_of(args.registry):
         raise UsageError(f"{args.registry!r} is not a registry", "pass host[:port], e.g. ghcr.io")
     source = resolve_source(args, env)
+    # Imported here: `ci-env env`, which shares this module's options, starts without the
+    # registry layer (requests, ~0.2 s) unless it logs in.
+    from ci_env import backend_options as backend_layer  # noqa: PLC0415
+
     config_dir = Path(backend_layer.docker_config_dir(args, env))
     options = backend_layer.backend_options(args, env, defaults=LOGIN_DEFAULTS)
     return Settings(args.registry, source, config_dir, options, verify=not args.no_verify)
