@@ -46,7 +46,7 @@ class Cli:
 
 def cli_features() -> Cli:
     text = cienv("cleanup", "--help").stdout
-    found = re.search(r"--parallel N\s+workers[^(]*\((?:default:? )?(\d+)", text)
+    found = re.search(r"--parallel N\s[^(]*\((?:default:? )?(\d+)\)", text)
     if found is None:
         print("could not read --parallel's default from `ci-env cleanup --help`: taking 8")
     return Cli(cache_dir="--cache-dir" in text, parallel=int(found.group(1)) if found else 8)
