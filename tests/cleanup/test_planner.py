@@ -10,7 +10,7 @@ from ci_env.cleanup import planner
 from ci_env.cleanup.plan import Action
 from ci_env.cleanup.rules import Rules
 from ci_env.registries.base import Image
-from tests.cleanup.fakes import TagsOnlyBackend, digest
+from tests.support.fake_backend import TagsOnlyBackend, digest
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 OLD = NOW - timedelta(days=60)

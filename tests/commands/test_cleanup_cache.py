@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.commands.clirun import base_env, run_cli
 from tests.support import images
+from tests.support.clirun import base_env, run_cli
 from tests.support.faultproxy import FaultProxy
 from tests.support.registry import LocalRegistry
 

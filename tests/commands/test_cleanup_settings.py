@@ -14,8 +14,8 @@ import pytest
 
 from ci_env import cli, settings
 from ci_env.commands import cleanup
-from tests.commands.clirun import base_env
 from tests.support import images
+from tests.support.clirun import base_env
 from tests.support.registry import LocalRegistry
 
 REPO = "grp/app"

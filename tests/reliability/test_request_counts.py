@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.harness import run_cli
-from tests.reliability.test_live_world import cli_env
 from tests.support import images
+from tests.support.cleanup_cli import cli_env
 from tests.support.faultproxy import FaultProxy, Record
+from tests.support.harness import run_cli
 from tests.support.registry import LocalRegistry
 
 REPO = "count/app"
