@@ -246,6 +246,12 @@ def scheme_for(host: str, options: BackendOptions) -> str:
     return "http" if plain_http_allowed(host, options) else "https"
 
 
+def api_base(kind: str, registry: str, options: BackendOptions) -> str:
+    """The native API's origin: the API URL configured for `kind` (tests, proxies), else the
+    registry's own host, by the scheme the registry layer allows."""
+    return options.api_urls.get(kind) or f"{scheme_for(registry, options)}://{registry}"
+
+
 def segment(text: str) -> str:
     """One URL path segment: `/` and everything else reserved percent-encoded."""
     return quote(text, safe="")

@@ -110,9 +110,7 @@ class HarborBackend(NativeBackend):
         super().__init__(registry, options)
         # `options` is also the NativeOption ClassVar of Backend; keep a typed handle.
         self.options: BackendOptions = options
-        base = options.api_urls.get("harbor") or (
-            f"{_native_http.scheme_for(registry, options)}://{registry}"
-        )
+        base = _native_http.api_base("harbor", registry, options)
         host = base.split("://", 1)[-1].split("/", 1)[0]
         self._auth_lock = threading.Lock()
         self._basic: str | None = None

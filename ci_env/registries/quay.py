@@ -65,9 +65,7 @@ class QuayBackend(NativeBackend):
             options.native.get("quay-skip-recovery-period"), "CIENV_REPO_QUAY_SKIP_RECOVERY_PERIOD"
         )
         self.now: Callable[[], float] = time.time
-        base = options.api_urls.get("quay") or (
-            f"{_native_http.scheme_for(registry, options)}://{registry}"
-        )
+        base = _native_http.api_base("quay", registry, options)
         self.api = ApiClient(
             base.rstrip("/") + "/api/v1",
             options,

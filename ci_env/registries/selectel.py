@@ -80,9 +80,7 @@ class SelectelBackend(DistributionBackend):
         self._lock = threading.Lock()
         self._token = ""
         self._registry_ids: dict[str, str] = {}
-        base = options.api_urls.get("selectel") or (
-            f"{_native_http.scheme_for(registry, options)}://{registry}"
-        )
+        base = _native_http.api_base("selectel", registry, options)
         self.api = ApiClient(
             base.rstrip("/") + "/api/v1",
             options,
