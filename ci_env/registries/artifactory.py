@@ -14,10 +14,10 @@ from __future__ import annotations
 from typing import ClassVar
 from urllib.parse import quote
 
-from ci_env.errors import NotFoundError, RegistryError, UsageError
+from ci_env.errors import NotFoundError, RegistryError
 from ci_env.options import BackendOptions
 from ci_env.registries import _native_http
-from ci_env.registries.base import Description, NativeOption, V2Answer
+from ci_env.registries.base import Description, NativeOption, V2Answer, split_repository
 from ci_env.registries.default import DistributionBackend
 from ci_env.registry.transport import Transport
 
@@ -77,13 +77,11 @@ class ArtifactoryBackend(DistributionBackend):
         if key:
             prefix = key + "/"
             return key, repository[len(prefix) :] if repository.startswith(prefix) else repository
-        key, _, image = repository.partition("/")
-        if not image:
-            raise UsageError(
-                f"{self.registry}/{repository} names no Artifactory repository key and image",
-                "use HOST/<repo-key>/<image>, or set --repo-artifactory-repository",
-            )
-        return key, image
+        return split_repository(
+            repository,
+            f"{self.registry}/{repository} names no Artifactory repository key and image",
+            "use HOST/<repo-key>/<image>, or set --repo-artifactory-repository",
+        )
 
     def native_untag(self, repository: str, tag: str) -> str:
         key, image = self.storage_path(repository)

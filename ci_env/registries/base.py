@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
 
-from ci_env.errors import AuthError, CiEnvError, NotFoundError
+from ci_env.errors import AuthError, CiEnvError, NotFoundError, UsageError
 from ci_env.oci import Manifest, ensure_still_at
 from ci_env.options import BackendOptions
 from ci_env.reference import hostname
@@ -242,6 +242,15 @@ class Backend(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release pooled connections."""
+
+
+def split_repository(repository: str, message: str, hint: str) -> tuple[str, str]:
+    """(first segment, the rest) of a repository path whose kind needs both (Hub's namespace,
+    a GitHub owner, an Artifactory key, an ECR Public alias); UsageError without the rest."""
+    first, _, rest = repository.partition("/")
+    if not rest:
+        raise UsageError(message, hint)
+    return first, rest
 
 
 def first_pattern_match(patterns: Iterable[str], host: str) -> bool:

@@ -26,13 +26,13 @@ from typing import Any, ClassVar
 
 from ci_env import secrets, timeparse
 from ci_env.credstore import Credentials
-from ci_env.errors import AuthError, NotFoundError, RegistryError, UnsupportedError, UsageError
+from ci_env.errors import AuthError, NotFoundError, RegistryError, UnsupportedError
 from ci_env.options import BackendOptions
 from ci_env.reference import DOCKER_HUB_API, HUB_ALIASES, api_host
 from ci_env.registries import _native_http
 from ci_env.registries._native import NativeBackend
 from ci_env.registries._native_http import ApiClient, Hints, TagRow, segment
-from ci_env.registries.base import Backend, Description, Image, NativeOption
+from ci_env.registries.base import Backend, Description, Image, NativeOption, split_repository
 from ci_env.registries.default import DistributionBackend
 from ci_env.registry import responses
 from ci_env.registry.client import RegistryClient
@@ -189,12 +189,11 @@ class DockerHubBackend(NativeBackend):
     # --- listing -------------------------------------------------------------------------
 
     def _paths(self, repository: str) -> tuple[str, str]:
-        namespace, _, name = repository.partition("/")
-        if not name:
-            raise UsageError(
-                f"Docker Hub repository {repository!r} has no namespace",
-                "use NAMESPACE/NAME (official images are library/NAME)",
-            )
+        namespace, name = split_repository(
+            repository,
+            f"Docker Hub repository {repository!r} has no namespace",
+            "use NAMESPACE/NAME (official images are library/NAME)",
+        )
         return segment(namespace), segment(name)
 
     def list_images(self, repository: str) -> list[Image]:

@@ -13,11 +13,11 @@ import threading
 from typing import TYPE_CHECKING
 
 from ci_env import lazy, reference
-from ci_env.errors import AuthError, UsageError
+from ci_env.errors import AuthError
 from ci_env.oci import Manifest
 from ci_env.options import BackendOptions
 from ci_env.registries import _native_http, ecr
-from ci_env.registries.base import Backend, Description
+from ci_env.registries.base import Backend, Description, split_repository
 
 if TYPE_CHECKING:
     from ci_env.registries import _aws
@@ -56,12 +56,11 @@ class EcrPublicBackend(ecr.EcrBackend):
         return None, _aws.ECR_PUBLIC_REGION
 
     def _ids(self, repository: str) -> dict[str, str]:
-        alias, _, name = repository.partition("/")
-        if not name:
-            raise UsageError(
-                f"{repository!r} lacks the registry alias",
-                "ECR Public repositories are public.ecr.aws/<alias>/<name>",
-            )
+        alias, name = split_repository(
+            repository,
+            f"{repository!r} lacks the registry alias",
+            "ECR Public repositories are public.ecr.aws/<alias>/<name>",
+        )
         return {"registryId": self._registry_of(alias), "repositoryName": name}
 
     def _registry_of(self, alias: str) -> str:

@@ -20,7 +20,7 @@ from typing import ClassVar
 from ci_env import lazy, secrets
 from ci_env.errors import NotFoundError, RegistryError, UsageError
 from ci_env.options import BackendOptions
-from ci_env.registries.base import Description, Image, NativeOption
+from ci_env.registries.base import Description, Image, NativeOption, split_repository
 from ci_env.registries.default import DistributionBackend
 from ci_env.registry.untag import still_at, throwaway_manifest
 
@@ -30,13 +30,11 @@ DELETE_METHOD = "GitHub API version delete"
 
 def split(repository: str) -> tuple[str, str]:
     """(owner, package) of `owner/package[/more]`; the package keeps its slashes."""
-    owner, _, package = repository.partition("/")
-    if not package:
-        raise UsageError(
-            f"{repository!r} names no package",
-            "GitHub Packages repositories are ghcr.io/<owner>/<package>",
-        )
-    return owner, package
+    return split_repository(
+        repository,
+        f"{repository!r} names no package",
+        "GitHub Packages repositories are ghcr.io/<owner>/<package>",
+    )
 
 
 class GithubBackend(DistributionBackend):
