@@ -41,6 +41,12 @@ _KNOWN_DIGESTS = {"sha256": re.compile(r"[a-f0-9]{64}"), "sha512": re.compile(r"
 _MAX_NAME = 255  # distribution-spec: registry + repository name at most 255 characters
 
 
+def is_digest(reference: str) -> bool:
+    """A manifest reference that is a digest (`algorithm:encoded`), not a tag. A registry's
+    tag list may hold names no tag grammar allows (`v1\n::x`), so a colon alone says nothing."""
+    return _DIGEST.fullmatch(reference) is not None
+
+
 def split_port(host: str) -> tuple[str, str]:
     """(host, port) of `host[:port]`, port "" when absent: `[::1]:5000` -> ("[::1]", "5000");
     a bare IPv6 literal (`::1`, more than one colon, no brackets) has no port."""

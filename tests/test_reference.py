@@ -177,3 +177,17 @@ def test_ecr_public_host(host: str) -> None:
     assert reference.is_ecr_public(host)
     assert reference.is_ecr(host)
     assert reference.ecr_account_region(host) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("sha256:" + "a" * 64, True),
+        ("sha512:" + "b" * 128, True),
+        ("v1", False),
+        ("v1\n::add-mask::x", False),  # a hostile tag list: a colon is not a digest
+        ("latest:tag", False),
+    ],
+)
+def test_is_digest(text: str, expected: bool) -> None:
+    assert reference.is_digest(text) is expected

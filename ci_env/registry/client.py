@@ -37,7 +37,7 @@ from ci_env.oci import (
     sha256_digest,
 )
 from ci_env.options import BackendOptions
-from ci_env.reference import api_host
+from ci_env.reference import api_host, is_digest
 from ci_env.registry import responses
 from ci_env.registry.auth import Authenticator
 from ci_env.registry.cache import ContentStore, store_for
@@ -270,10 +270,10 @@ class RegistryClient:
         run already fetched from `repository` (by tag or digest) is answered without a request,
         else from the content store when it holds it (see `_stored`); every body read is stored."""
         with self._lock:
-            known = self._fetched.get((repository, reference)) if ":" in reference else None
+            known = self._fetched.get((repository, reference)) if is_digest(reference) else None
         if known is not None:
             return known
-        stored = self._stored(repository, reference) if ":" in reference else None
+        stored = self._stored(repository, reference) if is_digest(reference) else None
         fetched = stored or self._get(repository, reference)
         self._keep(repository, fetched)
         return fetched
@@ -295,12 +295,12 @@ class RegistryClient:
             headers={"Accept": ACCEPT},
         )
         body = response.content
-        is_digest = ":" in reference  # tags cannot hold a colon
-        name = f"manifest {reference}" if is_digest else f"the manifest of tag {reference}"
+        by_digest = is_digest(reference)
+        name = f"manifest {reference}" if by_digest else f"the manifest of tag {reference}"
         digest = check_content(
             body,
             f"{name} in {repository}",
-            reference if is_digest else "",
+            reference if by_digest else "",
             response.headers.get("Docker-Content-Digest", ""),
         )
         self.remember(repository, digest, body)

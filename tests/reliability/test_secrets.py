@@ -727,6 +727,9 @@ def test_redirect_to_another_host_drops_credentials(sreg: LocalRegistry, session
             )  # fmt: skip
             assert TRACEBACK not in result.output
             assert result.code in (0, 1, 3), result.describe()
+            if method == "HEAD":  # tags are resolved by GET (content-hashed): none to redirect
+                assert not [r for r in px.records if r.method == "HEAD"], "a HEAD was sent"
+                continue
             assert [r for r in other.records if r.method == method], f"no {method} redirected"
         assert px.injected("redirect") >= 2
         leaked = [(r.method, r.path) for r in other.records if r.authorization]
