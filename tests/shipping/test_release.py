@@ -54,8 +54,12 @@ def test_a_tag_that_is_not_the_version_is_refused() -> None:
 
 
 def test_bump_moves_every_pinned_line(tree: Path) -> None:
-    assert release(tree, "bump", "9.8.7").returncode == 0
     changelog = tree / "CHANGELOG.md"
+    # What main has unreleased would become 9.8.7's notes: start from an empty Unreleased.
+    text = changelog.read_text()
+    start = text.index("## Unreleased\n") + len("## Unreleased\n")
+    changelog.write_text(text[:start] + "\n" + text[text.index("\n## ", start) + 1 :])
+    assert release(tree, "bump", "9.8.7").returncode == 0
     assert "no section" in release(tree, "check", "v9.8.7").stderr  # nothing written there yet
     changelog.write_text(changelog.read_text().replace("## 9.8.7\n", "## 9.8.7\n\n- Fixed.\n"))
     assert release(tree, "check", "v9.8.7").returncode == 0
