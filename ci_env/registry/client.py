@@ -241,14 +241,7 @@ class RegistryClient:
 
     def head(self, repository: str, reference: str) -> Descriptor | None:
         """Digest of `reference` (tag or digest) via HEAD, falling back to GET; None if absent."""
-        response = self.request(
-            "HEAD",
-            f"/v2/{repository}/manifests/{reference}",
-            repository=repository,
-            what=f"HEAD manifest {repository}:{reference}",
-            ok=(404, 405, 501),
-            headers={"Accept": ACCEPT},
-        )
+        response = self._head(repository, reference)
         digest = response.headers.get("Docker-Content-Digest", "")
         if response.status_code == 404:
             return None
@@ -332,15 +325,19 @@ class RegistryClient:
         return body, _descriptor(body, digest, "")
 
     def _exists(self, repository: str, digest: str) -> bool:
-        response = self.request(
+        return self._head(repository, digest).status_code == 200
+
+    def _head(self, repository: str, reference: str) -> requests.Response:
+        """HEAD of a manifest; 404, 405 and 501 are answers, not errors."""
+        separator = "@" if is_digest(reference) else ":"
+        return self.request(
             "HEAD",
-            f"/v2/{repository}/manifests/{digest}",
+            f"/v2/{repository}/manifests/{reference}",
             repository=repository,
-            what=f"HEAD manifest {repository}@{digest}",
+            what=f"HEAD manifest {repository}{separator}{reference}",
             ok=(404, 405, 501),
             headers={"Accept": ACCEPT},
         )
-        return response.status_code == 200
 
     def manifest(self, repository: str, reference: str) -> Manifest:
         """The manifest `reference` names, its body checked against its digest (see `get`)."""

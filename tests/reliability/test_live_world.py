@@ -17,21 +17,14 @@ from typing import Any
 import pytest
 
 from tests.support import images
+from tests.support.cleanup_cli import cli_env
 from tests.support.faultproxy import FaultProxy, hook, override_headers
-from tests.support.harness import Result, base_env, run_cli
+from tests.support.harness import Result, run_cli
 from tests.support.registry import LocalRegistry
 
 OLD = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 REPO = "live/app"
 pytestmark = pytest.mark.slow
-
-
-def cli_env(tmp_path: Path, reg: LocalRegistry, host: str | None = None) -> dict[str, str]:
-    config = tmp_path / "docker"
-    config.mkdir(mode=0o700, exist_ok=True)
-    entry = {"auths": {host or reg.host: {"auth": reg.auth_entry()}}}
-    (config / "config.json").write_text(json.dumps(entry))
-    return base_env(tmp_path, DOCKER_CONFIG=str(config))
 
 
 def cleanup(env: dict[str, str], host: str, *args: str) -> Result:
