@@ -30,7 +30,9 @@ the skopeo loops both go through it. Per policy, by age (`--delete-older-than 30
 first run (empty `--cache-dir`), its cached re-run (same cache, the deleted half re-seeded with
 identical digests), by name also `--parallel 32`; the skopeo loop once per policy. Prints each
 time, the ratio, requests per deleted tag (listing pages apart), requests by method, the ideal
-time (requests x RTT / parallel) and ci-env's time over it.
+time (requests x RTT / parallel) and ci-env's time over it, then the CPU the registry and the
+harness (proxies, token server) spent meanwhile, the floor it implies (max(ideal, that CPU /
+cores): what a client costing nothing could reach on this machine) and ci-env's time over it.
 
 Both cases end with ci-env's start-up: the median of 5 runs of `ci-env --version` and
 `ci-env env --no-login`.

@@ -13,7 +13,8 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeVar
@@ -82,22 +83,54 @@ def _count(report: Callable[[int], None] | None, count: int) -> None:
         report(count)
 
 
-def _resolve(
-    backend: Backend, repository: str, s: Settings, names: Sequence[str], use: RepoUse
-) -> list[Image]:
-    """The listed tags as images, each tag resolved in its own task; a tag the name rules leave
-    to a time rule has its image's time read right after, in that task (the config blob read
-    does not wait for the other tags). keep.git decides over whole images: times wait for it."""
-    timed = policy.open_by_name(names, s.rules, use) if s.history is None else set()
+def _resolved_pages(
+    backend: Backend, repository: str, s: Settings, use: RepoUse, pages: Iterator[list[str]]
+) -> tuple[list[str], list[Image] | None]:
+    """Every listed tag name, and their images, or None when no tag can go by its name.
 
-    def one(tag: str) -> list[Image]:
-        found = backend.images_of(repository, [tag])
-        if tag in timed:
-            found = [_timed(backend, repository, image) for image in found]
-        _count(s.on_resolved, 1)
-        return found
+    Tags are resolved as their listing page arrives, each in its own task; the next page is
+    asked for before a page's tags are queued, so listing never waits behind resolving. A tag
+    the name rules leave to a time rule has its time read right after, in that task. Nothing is
+    resolved until some tag can go: a page's name rules keep no more than the whole listing's
+    (its highest versions include the listing's), so a tag that can go on its page can go.
+    keep.git decides over whole images: times wait for it."""
+    names: list[str] = []
+    futures: list[Future[list[Image]]] = []
+    with _workers(s) as pool:
+        coming = pool.submit(next, pages, None)
+        while (page := coming.result()) is not None:
+            coming = pool.submit(next, pages, None)
+            _count(s.on_listed, len(page))
+            names.extend(page)
+            if not futures and policy.kept_by_name(page, s.rules, use) is not None:
+                continue  # nothing on this page can go: the listing may still keep all
+            start = len(names) - len(page) if futures else 0
+            timed = policy.open_by_name(page, s.rules, use) if s.history is None else set()
+            futures += [pool.submit(_one, backend, repository, s, tag, tag in timed)
+                        for tag in names[start:]]  # fmt: skip
+        if policy.kept_by_name(names, s.rules, use) is not None:
+            return names, None
+        futures += [pool.submit(_one, backend, repository, s, tag, False)
+                    for tag in names[len(futures):]]  # fmt: skip
+        return names, merge(image for future in futures for image in future.result())
 
-    return merge(image for images in _map(s, one, names) for image in images)
+
+@contextmanager
+def _workers(s: Settings) -> Iterator[Executor]:
+    """The shared workers, or (planning alone, as tests do) a pool of `parallel` of its own."""
+    if s.workers is not None:
+        yield s.workers
+        return
+    with ThreadPoolExecutor(max(1, s.parallel), thread_name_prefix="plan") as pool:
+        yield pool
+
+
+def _one(backend: Backend, repository: str, s: Settings, tag: str, timed: bool) -> list[Image]:
+    found = backend.images_of(repository, [tag])
+    if timed:
+        found = [_timed(backend, repository, image) for image in found]
+    _count(s.on_resolved, 1)
+    return found
 
 
 def _timed(backend: Backend, repository: str, image: Image) -> Image:
@@ -206,19 +239,19 @@ def plan_repository(backend: Backend, repository: str, s: Settings) -> RepoPlan:
 
     use = s.in_use.of(backend.registry, repository) if s.in_use else RepoUse()
     try:
-        names = _call(s, backend.tag_names, repository)
-        _count(s.on_listed, len(names or ()))
-        kept = None if names is None else policy.kept_by_name(names, s.rules, use)
-        if kept is not None:  # nothing can go: no digest needs resolving
-            _count(s.on_resolved, len(kept))
-            return RepoPlan(backend.registry, repository, backend.kind, tuple(kept))
-        if names is None:
+        pages = backend.tag_name_pages(repository)
+        if pages is None:
             listed = _call(s, backend.list_images, repository)
             tags = sum(len(image.tags) for image in listed)
             _count(s.on_listed, tags)
             _count(s.on_resolved, tags)  # native listings come with their digests
         else:
-            listed = _resolve(backend, repository, s, names, use)
+            names, resolved = _resolved_pages(backend, repository, s, use, pages)
+            if resolved is None:  # nothing can go: no digest needed resolving
+                kept = policy.kept_by_name(names, s.rules, use) or []
+                _count(s.on_resolved, len(kept))
+                return RepoPlan(backend.registry, repository, backend.kind, tuple(kept))
+            listed = resolved
         revised = _with_revisions(backend, repository, s, listed, use)
         images = _with_times(backend, repository, s, revised, use)
         items = policy.evaluate(images, s.rules, s.now, s.history, use)

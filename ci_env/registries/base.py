@@ -159,6 +159,12 @@ class Backend(ABC):
         its name is then planned without resolving any digest."""
         return None
 
+    def tag_name_pages(self, repository: str) -> Iterator[list[str]] | None:
+        """`tag_names` a listing page at a time, each name once, so that planning resolves a
+        page's tags while the next page is on its way. Default: all names as one page."""
+        names = self.tag_names(repository)
+        return None if names is None else iter([names])
+
     def images_of(self, repository: str, tags: Sequence[str]) -> list[Image]:
         """`list_images` for tags `tag_names` listed. Default: list again (for backends that
         do not offer `tag_names`)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import ClassVar
@@ -94,6 +94,17 @@ class DistributionBackend(Backend):
         if self.lists_natively:
             return None  # digests come with the names
         return self.list_tags(repository)
+
+    def tag_name_pages(self, repository: str) -> Iterator[list[str]] | None:
+        if self.lists_natively:
+            return None
+        return self._tag_pages(repository)
+
+    def _tag_pages(self, repository: str) -> Iterator[list[str]]:
+        try:
+            yield from self.client.tag_pages(repository)
+        except NotFoundError:
+            return  # no such repository (or gone while listing): nothing more to list
 
     def list_images(self, repository: str) -> list[Image]:
         return self.images_of(repository, self.list_tags(repository))

@@ -232,12 +232,18 @@ class RegistryClient:
 
     def tags(self, repository: str) -> list[str]:
         """Every tag of `repository`, deduplicated, sorted; NotFoundError for an unknown one."""
+        return sorted(name for page in self.tag_pages(repository) for name in page)
+
+    def tag_pages(self, repository: str) -> Iterator[list[str]]:
+        """The tags of `repository` a page at a time, each tag once, as the pages arrive;
+        NotFoundError for an unknown one."""
         found: set[str] = set()
         what = f"listing tags of {repository}"
         path = f"/v2/{repository}/tags/list?n={PAGE_SIZE}"
         for tags in self.listing(path, "tags", repository=repository, what=what):
-            found.update(str(tag) for tag in tags)
-        return sorted(found)
+            new = list(dict.fromkeys(str(tag) for tag in tags if str(tag) not in found))
+            found.update(new)
+            yield new
 
     def head(self, repository: str, reference: str) -> Descriptor | None:
         """Digest of `reference` (tag or digest) via HEAD, falling back to GET; None if absent."""

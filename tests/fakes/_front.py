@@ -107,6 +107,7 @@ class Front:
 def _handler(front: Front) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # no delayed-ACK wait between headers and body
 
         def log_message(self, format: str, *args: object) -> None:
             pass

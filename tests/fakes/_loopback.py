@@ -129,6 +129,7 @@ class LoopbackApi:
 def _handler(api: LoopbackApi) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # no delayed-ACK wait between headers and body
 
         def log_message(self, format: str, *args: object) -> None:
             pass

@@ -127,6 +127,8 @@ class TokenServer:
 
 def _handler(owner: TokenServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        disable_nagle_algorithm = True  # no delayed-ACK wait between headers and body
+
         def log_message(self, format: str, *args: object) -> None:
             pass
 
