@@ -56,21 +56,22 @@ class Settings:
     on_resolved: Callable[[int], None] | None = None  # progress: tags resolved or decided
 
 
-def map_parallel(parallel: int, func: Callable[[T], R], items: Sequence[T]) -> list[R]:
-    """`func` over `items` on up to `parallel` threads, results in order."""
-    if len(items) <= 1 or parallel <= 1:
+def _map(s: Settings, func: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """`func` over `items` on the shared workers (or a pool of their own), results in order."""
+    if len(items) <= 1:
         return [func(item) for item in items]
-    with ThreadPoolExecutor(min(parallel, len(items)), thread_name_prefix="plan") as pool:
+    with _workers(s) as pool:
         return list(pool.map(func, items))
 
 
-def _map(s: Settings, func: Callable[[T], R], items: Sequence[T]) -> list[R]:
-    """`func` over `items` on the shared workers (or a pool of their own), results in order."""
-    if s.workers is None:
-        return map_parallel(s.parallel, func, items)
-    if len(items) <= 1:
-        return [func(item) for item in items]
-    return list(s.workers.map(func, items))
+@contextmanager
+def _workers(s: Settings) -> Iterator[Executor]:
+    """The shared workers, or (planning alone, as tests do) a pool of `parallel` of its own."""
+    if s.workers is not None:
+        yield s.workers
+        return
+    with ThreadPoolExecutor(max(1, s.parallel), thread_name_prefix="plan") as pool:
+        yield pool
 
 
 def _call(s: Settings, func: Callable[[str], R], repository: str) -> R:
@@ -83,46 +84,41 @@ def _count(report: Callable[[int], None] | None, count: int) -> None:
         report(count)
 
 
-def _resolved_pages(
+def _resolve_listed(
     backend: Backend, repository: str, s: Settings, use: RepoUse, pages: Iterator[list[str]]
-) -> tuple[list[str], list[Image] | None]:
-    """Every listed tag name, and their images, or None when no tag can go by its name.
+) -> list[Image] | RepoPlan:
+    """The listed tags as images; or, when no tag can go by its name, the plan keeping them all
+    (no digest needed: items carry "").
 
     Tags are resolved as their listing page arrives, each in its own task; the next page is
     asked for before a page's tags are queued, so listing never waits behind resolving. A tag
     the name rules leave to a time rule has its time read right after, in that task. Nothing is
-    resolved until some tag can go: a page's name rules keep no more than the whole listing's
-    (its highest versions include the listing's), so a tag that can go on its page can go.
+    resolved until some tag can go: name rules over part of the listing keep no more than over
+    all of it (its highest versions include the listing's), so a tag that can go there can go.
     keep.git decides over whole images: times wait for it."""
     names: list[str] = []
-    futures: list[Future[list[Image]]] = []
+    futures: list[Future[list[Image]]] = []  # one per tag, in the order of `names`
+
+    def submit(listing: list[str]) -> None:
+        """Queue the tags listed but not yet queued; `listing` decides which are timed."""
+        timed = policy.open_by_name(listing, s.rules, use) if s.history is None else set()
+        tags = names[len(futures) :]
+        futures.extend(pool.submit(_one, backend, repository, s, t, t in timed) for t in tags)
+
     with _workers(s) as pool:
         coming = pool.submit(next, pages, None)
         while (page := coming.result()) is not None:
             coming = pool.submit(next, pages, None)
             _count(s.on_listed, len(page))
             names.extend(page)
-            if not futures and policy.kept_by_name(page, s.rules, use) is not None:
-                continue  # nothing on this page can go: the listing may still keep all
-            start = len(names) - len(page) if futures else 0
-            timed = policy.open_by_name(page, s.rules, use) if s.history is None else set()
-            futures += [pool.submit(_one, backend, repository, s, tag, tag in timed)
-                        for tag in names[start:]]  # fmt: skip
-        if policy.kept_by_name(names, s.rules, use) is not None:
-            return names, None
-        futures += [pool.submit(_one, backend, repository, s, tag, False)
-                    for tag in names[len(futures):]]  # fmt: skip
-        return names, merge(image for future in futures for image in future.result())
-
-
-@contextmanager
-def _workers(s: Settings) -> Iterator[Executor]:
-    """The shared workers, or (planning alone, as tests do) a pool of `parallel` of its own."""
-    if s.workers is not None:
-        yield s.workers
-        return
-    with ThreadPoolExecutor(max(1, s.parallel), thread_name_prefix="plan") as pool:
-        yield pool
+            if futures or policy.kept_by_name(page, s.rules, use) is None:
+                submit(names[len(futures) :])
+        kept = policy.kept_by_name(names, s.rules, use)
+        if kept is not None:
+            _count(s.on_resolved, len(kept))
+            return RepoPlan(backend.registry, repository, backend.kind, tuple(kept))
+        submit(names)  # tags that only the whole listing leaves open
+        return merge(image for future in futures for image in future.result())
 
 
 def _one(backend: Backend, repository: str, s: Settings, tag: str, timed: bool) -> list[Image]:
@@ -246,11 +242,9 @@ def plan_repository(backend: Backend, repository: str, s: Settings) -> RepoPlan:
             _count(s.on_listed, tags)
             _count(s.on_resolved, tags)  # native listings come with their digests
         else:
-            names, resolved = _resolved_pages(backend, repository, s, use, pages)
-            if resolved is None:  # nothing can go: no digest needed resolving
-                kept = policy.kept_by_name(names, s.rules, use) or []
-                _count(s.on_resolved, len(kept))
-                return RepoPlan(backend.registry, repository, backend.kind, tuple(kept))
+            resolved = _resolve_listed(backend, repository, s, use, pages)
+            if isinstance(resolved, RepoPlan):
+                return resolved
             listed = resolved
         revised = _with_revisions(backend, repository, s, listed, use)
         images = _with_times(backend, repository, s, revised, use)
