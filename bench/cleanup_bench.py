@@ -34,6 +34,7 @@ time (requests x RTT / parallel) and ci-env's time over it, then the CPU the reg
 harness (proxies, token server) spent meanwhile, the floor it implies (max(ideal, that CPU /
 cores): what a client costing nothing could reach on this machine) and ci-env's time over it.
 
+ci-env runs from this checkout, byte-compiled first as an installed package is.
 Both cases end with ci-env's start-up: the median of 5 runs of `ci-env --version` and
 `ci-env env --no-login`.
 
@@ -55,6 +56,7 @@ from cleanup_common import (
     DELETE_LOOP,
     check_left,
     cli_features,
+    compile_bytecode,
     docker_config,
     run_cleanup,
     run_loop,
@@ -186,6 +188,7 @@ def main() -> None:
     if args.n is None:
         args.n = 2000 if args.rtt is None else 1000
     started, load = time.perf_counter(), os.getloadavg()[0]
+    compile_bytecode()
     reg = LocalRegistry(args.auth, lifetime=3600).start()
     try:
         (layouts if args.rtt is None else network)(reg, args)

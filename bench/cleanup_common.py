@@ -52,6 +52,15 @@ def cli_features() -> Cli:
     return Cli(cache_dir="--cache-dir" in text, parallel=int(found.group(1)) if found else 8)
 
 
+def compile_bytecode() -> None:
+    """Byte-compile this checkout's `ci_env`, as `pip install` does for the installed package:
+    where PYTHONDONTWRITEBYTECODE is set (CI images set it), every run would otherwise compile
+    ~75 modules again, ~0.1 s of start-up a user of the package never pays."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    cmd = [sys.executable, "-m", "compileall", "-q", str(ROOT / "ci_env")]
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
 def cienv(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
     cmd = [sys.executable, "-m", "ci_env", *args]

@@ -6,13 +6,17 @@ concurrent requests stay concurrent) and counts requests by method. Seeding goes
 the registry. One repository per policy and one for its skopeo loop, N tags each, alternately
 `keep-<i>` (created yesterday) and `pr-<i>` (created 2024-01-01): both policies doom the same
 half, deterministically, so a re-seed pushes byte-identical images (same digests) and a cache
-kept from the first run is still valid.
+kept from the first run is still valid. By name, `bare_client.py` runs too, on the same
+repository after ci-env's `--parallel 32` row: the requests that case needs and nothing else,
+from a requests client on 32 threads.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -23,6 +27,7 @@ from cleanup_common import (
     DELETE_LOOP,
     Cli,
     check_left,
+    children_cpu,
     docker_config,
     run_cleanup,
     run_loop,
@@ -38,6 +43,8 @@ POLICIES = {
     "by name": ["--delete-tag", "pr-.*", "--keep-newer-than", "0s"],
 }
 FAST = 32  # the --parallel of the extra by-name row
+BARE = Path(__file__).with_name("bare_client.py")
+BARE_RUN = f"bare requests client, {FAST} threads"
 
 
 @dataclass
@@ -123,6 +130,23 @@ class Case:
         row.busy, row.peak, row.span = self.net.busy(), self.net.registry.peak, self.net.span()
         return row
 
+    def bare(self, repo: str) -> Row:
+        """`bare_client.py` by name on the re-seeded half: the least a requests client sends."""
+        doomed = self.seed(repo, only_doomed=True)
+        self.net.reset_counts()
+        before, cpu = self.cpu(), children_cpu()
+        start = time.perf_counter()
+        secrets = {"BARE_USER": self.reg.username, "BARE_PASSWORD": self.reg.password}
+        args = [self.net.host, repo, POLICIES["by name"][1], str(FAST)]
+        env = {**os.environ, **secrets}  # the test registry's own, never in argv
+        subprocess.run([sys.executable, str(BARE), *args], env=env, check=True)
+        row = self.row("by name", BARE_RUN, time.perf_counter() - start, FAST, len(doomed))
+        row.cpu = children_cpu() - cpu
+        row.registry_cpu, row.harness_cpu = self.cpu_since(before)
+        check_left(self.reg, {repo: doomed}, self.n)
+        print(f"  by name, {BARE_RUN}: {row.seconds:.2f} s, {row.total} requests", flush=True)
+        return row
+
     def loop(self, policy: str) -> tuple[float, Row]:
         """The skopeo loop for `policy` on its own copy; its time and requests."""
         repo = f"net-{policy.replace(' ', '-')}-loop"
@@ -157,6 +181,7 @@ def policy_rows(case: Case, policy: str) -> tuple[list[Row], Row]:
         fresh = ["--cache-dir", str(case.tmp / "cache-fast")] if case.cli.cache_dir else []
         fast = options + ["--parallel", str(FAST), *fresh]
         rows.append(case.measure(policy, f"first run, --parallel {FAST}", repo, fast))
+        rows.append(case.bare(repo))
     loop, loop_row = case.loop(policy)
     for row in rows:
         row.loop = loop
@@ -225,3 +250,19 @@ def print_table(rows: list[Row], rtt_ms: float) -> None:
             f"| {row.busy / row.total * 1000:.0f} ms "
             f"| {cpu} / {row.registry_cpu:.2f} s / {row.harness_cpu:.2f} s |"
         )
+    print_bare(rows)
+
+
+def print_bare(rows: list[Row]) -> None:
+    """ci-env at --parallel 32 against the bare client: what ci-env adds to the least any
+    requests client sends, and the best ratio such a client reached in this run."""
+    bare = next((row for row in rows if row.run == BARE_RUN), None)
+    fast = next((row for row in rows if row.run.endswith(f"--parallel {FAST}")), None)
+    if bare is None or fast is None:
+        return
+    print(
+        f"\nby name, {FAST} in flight: ci-env {fast.seconds:.2f} s, the bare requests client "
+        f"{bare.seconds:.2f} s (ci-env / bare {fast.seconds / bare.seconds:.2f}); the loop over "
+        f"the bare client: {bare.loop / bare.seconds:.1f}x, the most a client on requests "
+        "reached here"
+    )

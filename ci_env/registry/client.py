@@ -545,4 +545,6 @@ class RegistryClient:
         )
 
     def close(self) -> None:
+        """Release pooled connections; what the run learnt reaches the cache first."""
+        self.store.flush()
         self.transport.close()
