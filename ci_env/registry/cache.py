@@ -16,12 +16,6 @@ the same directory and `os.replace` it, so a reader sees a whole entry or none. 
 `max_bytes`, the least recently used entries (by mtime; a hit touches it) are evicted. A
 directory that cannot be written is warned about once and the run goes on without saving to
 it (a read-only one still serves verified entries).
-
-Disk writes leave the caller's thread: `put` keeps the body in memory and queues it for one
-writer thread, so the request workers that learn bodies go straight on to their next request
-(a write is several syscalls, and under a pool of 32 workers each is a wait for the
-interpreter lock). The writer is not a daemon: the interpreter lets it finish before the
-process ends. Folders are made and checked for symlinks once per run, not per write.
 """
 
 from __future__ import annotations
@@ -48,8 +42,6 @@ MEMORY_BYTES = 64 * 1024 * 1024  # per run: the bodies one run reads twice stay 
 MAX_ENTRY = 4 * 1024 * 1024  # distribution refuses manifests over 4 MiB; configs are smaller
 STALE_TEMP_SECONDS = 3600  # a temp file this old belongs to a job that died mid-write
 _EVICT_TO = 0.9  # evict down to 90% of the budget, so a full cache is not rescanned per write
-QUEUE_BYTES = 64 * 1024 * 1024  # queued for the writer at most; beyond, `put` writes itself
-WRITER_IDLE = 0.01  # seconds the writer waits for more before it ends (a burst is one thread)
 # OCI image-spec descriptor.md: the registered algorithms and their encodings (lowercase hex).
 _DIGEST = re.compile(r"(sha256):([a-f0-9]{64})|(sha512):([a-f0-9]{128})")
 _HASHES = {"sha256": hashlib.sha256, "sha512": hashlib.sha512}
@@ -120,15 +112,10 @@ class ContentStore:
         self._disk_bytes: int | None = None  # learnt on the first write
         self._readable = self._writable = directory is not None
         self._warned = False
-        self._queue: OrderedDict[str, bytes] = OrderedDict()  # digest -> body, not yet on disk
-        self._queued_bytes = 0
-        self._more = threading.Condition(self._lock)
-        self._writer: threading.Thread | None = None
-        self._folders: set[Path] = set()  # made and checked this run: not re-checked per write
 
     def get(self, digest: str) -> bytes | None:
         with self._lock:
-            body = self._memory.get(digest) or self._queue.get(digest)
+            body = self._memory.get(digest)
         if body is None and (body := self._load(digest)) is not None:
             with self._lock:
                 self._memory.put(digest, body)
@@ -139,43 +126,9 @@ class ContentStore:
         if not usable(digest, body):
             return
         with self._lock:
-            known = self._memory.get(digest) is not None or digest in self._queue
+            known = self._memory.get(digest) is not None
             self._memory.put(digest, body)
-            if known or not self._writable:
-                return
-            queued = self._queued_bytes + len(body) <= QUEUE_BYTES
-            if queued:
-                self._queue[digest] = body
-                self._queued_bytes += len(body)
-                self._wake_writer()
-        if not queued:
-            self._save(digest, body)  # the writer is far behind: this caller waits its turn
-
-    def flush(self) -> None:
-        """Wait until every queued body is on disk (or given up on)."""
-        with self._lock:
-            writer = self._writer
-        if writer is not None:
-            writer.join()
-
-    def _wake_writer(self) -> None:
-        """With the lock held: a writer thread for the queue, started if none is running."""
-        if self._writer is not None:
-            self._more.notify()
-            return
-        self._writer = threading.Thread(target=self._write_queued, name="cache-writer")
-        self._writer.start()
-
-    def _write_queued(self) -> None:
-        while True:
-            with self._lock:
-                if not self._queue:
-                    self._more.wait(WRITER_IDLE)
-                if not self._queue:
-                    self._writer = None
-                    return
-                digest, body = self._queue.popitem(last=False)
-                self._queued_bytes -= len(body)
+        if not known:
             self._save(digest, body)
 
     # --- disk -----------------------------------------------------------------------------
@@ -221,22 +174,14 @@ class ContentStore:
         if path is None or not self._writable:
             return
         try:
-            self._folder(path.parent)
+            private_files.make_dirs(path.parent)
+            self._check_folders()
             _write_atomic(path, body)
         except OSError as problem:
             self._writable = False  # what it holds may still be read: entries are verified
-            self._folders.clear()
             self._warn(problem)
             return
         self._account(len(body))
-
-    def _folder(self, folder: Path) -> None:
-        """Make and check `folder` once per run (and again after a write failed)."""
-        if folder in self._folders:
-            return
-        private_files.make_dirs(folder)
-        self._check_folders()
-        self._folders.add(folder)
 
     def _check_folders(self) -> None:
         """`blobs` and its algorithm folders must be real directories: through a symlink

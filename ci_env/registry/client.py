@@ -545,6 +545,4 @@ class RegistryClient:
         )
 
     def close(self) -> None:
-        """Release pooled connections; what the run learnt reaches the cache first."""
-        self.store.flush()
         self.transport.close()

@@ -11,8 +11,6 @@ import json
 import logging
 import os
 import stat
-import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +19,6 @@ import pytest
 
 from ci_env.errors import NotFoundError
 from ci_env.options import BackendOptions
-from ci_env.registry import cache
 from ci_env.registry.cache import ContentStore, split_digest, store_for
 from ci_env.registry.client import RegistryClient
 from tests.support import images
@@ -48,12 +45,6 @@ def disk_only(directory: Path, **kw: int) -> ContentStore:
     return ContentStore(directory, memory_bytes=0, **kw)
 
 
-def put(store: ContentStore, digest: str, data: bytes) -> None:
-    """Store and wait for the writer: what a run has written when it ends."""
-    store.put(digest, data)
-    store.flush()
-
-
 def entry(store: ContentStore, digest: str) -> Path:
     path = store.path(digest)
     assert path is not None
@@ -68,14 +59,14 @@ def test_an_entry_written_by_one_job_is_read_by_the_next(
     tmp_path: Path, digest_of: Callable[[bytes], str]
 ) -> None:
     data = body()
-    put(disk_only(tmp_path), digest_of(data), data)
+    disk_only(tmp_path).put(digest_of(data), data)
     assert disk_only(tmp_path).get(digest_of(data)) == data
 
 
 def test_a_corrupt_entry_is_ignored_and_removed(tmp_path: Path) -> None:
     data = body()
     store = disk_only(tmp_path)
-    put(store, sha256(data), data)
+    store.put(sha256(data), data)
     entry(store, sha256(data)).write_bytes(data.replace(b'"n": 0', b'"n": 1'))
     assert store.get(sha256(data)) is None
     assert not entry(store, sha256(data)).exists()
@@ -84,7 +75,7 @@ def test_a_corrupt_entry_is_ignored_and_removed(tmp_path: Path) -> None:
 def test_a_truncated_entry_is_ignored_and_removed(tmp_path: Path) -> None:
     data = body(size=100)
     store = disk_only(tmp_path)
-    put(store, sha256(data), data)
+    store.put(sha256(data), data)
     entry(store, sha256(data)).write_bytes(data[: len(data) // 2])
     assert store.get(sha256(data)) is None
     assert not entry(store, sha256(data)).exists()
@@ -93,7 +84,7 @@ def test_a_truncated_entry_is_ignored_and_removed(tmp_path: Path) -> None:
 def test_a_foreign_entry_another_digests_bytes_is_ignored_and_removed(tmp_path: Path) -> None:
     mine, foreign = body(1), body(2)
     store = disk_only(tmp_path)
-    put(store, sha256(mine), mine)
+    store.put(sha256(mine), mine)
     entry(store, sha256(mine)).write_bytes(foreign)  # valid JSON, valid for another digest
     assert store.get(sha256(mine)) is None
     assert not entry(store, sha256(mine)).exists()
@@ -104,7 +95,7 @@ def test_a_symlinked_entry_is_not_followed_and_is_removed(tmp_path: Path) -> Non
     outside = tmp_path / "outside"
     outside.write_bytes(data)  # even the right bytes: the link could point anywhere
     store = disk_only(tmp_path / "cache")
-    put(store, sha256(body(9)), body(9))  # makes the directories
+    store.put(sha256(body(9)), body(9))  # makes the directories
     entry(store, sha256(data)).symlink_to(outside)
     assert store.get(sha256(data)) is None
     assert not entry(store, sha256(data)).is_symlink()
@@ -114,7 +105,7 @@ def test_a_symlinked_entry_is_not_followed_and_is_removed(tmp_path: Path) -> Non
 def test_an_entry_under_the_wrong_algorithm_is_ignored(tmp_path: Path) -> None:
     data = body()
     store = disk_only(tmp_path)
-    put(store, sha256(data), data)
+    store.put(sha256(data), data)
     wrong = "sha512:" + hashlib.sha256(data).hexdigest() * 2  # a sha512 name, sha256 content
     path = entry(store, wrong)
     path.parent.mkdir(parents=True)
@@ -135,7 +126,7 @@ def test_an_entry_that_hashes_but_is_not_json_is_ignored_and_removed(tmp_path: P
 
 def test_a_body_that_does_not_hash_to_its_digest_is_never_stored(tmp_path: Path) -> None:
     store = ContentStore(tmp_path)
-    put(store, sha256(body(1)), body(2))
+    store.put(sha256(body(1)), body(2))
     assert store.get(sha256(body(1))) is None
     assert not entry(store, sha256(body(1))).exists()
 
@@ -147,7 +138,7 @@ def test_a_malformed_digest_names_no_path(tmp_path: Path, digest: str) -> None:
     store = ContentStore(tmp_path)
     assert split_digest(digest) is None
     assert store.path(digest) is None
-    put(store, digest, body())
+    store.put(digest, body())
     assert list(tmp_path.iterdir()) == []
 
 
@@ -155,7 +146,7 @@ def test_directories_are_0700_and_files_0600_whatever_the_umask(tmp_path: Path) 
     data = body()
     old = os.umask(0)
     try:
-        put(disk_only(tmp_path / "ci-env"), sha256(data), data)
+        disk_only(tmp_path / "ci-env").put(sha256(data), data)
     finally:
         os.umask(old)
     path = entry(disk_only(tmp_path / "ci-env"), sha256(data))
@@ -173,7 +164,7 @@ def test_concurrent_jobs_never_read_a_partial_entry(tmp_path: Path) -> None:
         store = disk_only(tmp_path)  # each thread is its own job on the shared directory
         for _ in range(15):
             for data in bodies:
-                put(store, sha256(data), data)
+                store.put(sha256(data), data)
                 found = store.get(sha256(data))
                 seen.append(found)
                 if found is not None and found != data:
@@ -196,10 +187,10 @@ def test_over_its_size_the_least_recently_used_entries_are_evicted(tmp_path: Pat
     store = disk_only(tmp_path, max_bytes=5_500)
     items = [body(n, size=900) for n in range(5)]  # ~1 KB each: 5 fit
     for age, data in enumerate(items):
-        put(store, sha256(data), data)
+        store.put(sha256(data), data)
         os.utime(entry(store, sha256(data)), (1000 + age, 1000 + age))
     assert store.get(sha256(items[0])) is not None  # used now: the newest
-    put(store, sha256(body(5, size=900)), body(5, size=900))
+    store.put(sha256(body(5, size=900)), body(5, size=900))
     left = {n for n, data in enumerate(items) if entry(store, sha256(data)).exists()}
     assert 0 in left
     assert 1 not in left  # the least recently used went first
@@ -214,7 +205,7 @@ def test_an_unwritable_directory_warns_once_and_the_run_goes_on_in_memory(
     store = ContentStore(blocked / "ci-env")
     with caplog.at_level(logging.WARNING):
         for n in range(3):
-            put(store, sha256(body(n)), body(n))
+            store.put(sha256(body(n)), body(n))
     assert store.get(sha256(body(1))) == body(1)
     warnings = [r for r in caplog.records if "cannot be written" in r.getMessage()]
     assert len(warnings) == 1
@@ -222,43 +213,9 @@ def test_an_unwritable_directory_warns_once_and_the_run_goes_on_in_memory(
 
 def test_without_a_directory_nothing_is_written(tmp_path: Path) -> None:
     store = store_for(None)
-    put(store, sha256(body()), body())
+    store.put(sha256(body()), body())
     assert store.get(sha256(body())) == body()
     assert store.path(sha256(body())) is None
-
-
-def test_the_caller_does_no_disk_io_and_a_queued_body_is_served_before_it_is_written(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    writers: list[str] = []
-    release = threading.Event()
-    write = cache._write_atomic
-
-    def slow_write(path: Path, data: bytes) -> None:
-        writers.append(threading.current_thread().name)
-        release.wait(5)
-        write(path, data)
-
-    monkeypatch.setattr(cache, "_write_atomic", slow_write)
-    store = disk_only(tmp_path)
-    store.put(sha256(body(1)), body(1))  # returns while the write waits
-    assert store.get(sha256(body(1))) == body(1)  # from the queue: memory holds nothing here
-    release.set()
-    store.flush()
-    assert writers == ["cache-writer"]
-    assert disk_only(tmp_path).get(sha256(body(1))) == body(1)
-
-
-def test_what_is_queued_is_on_disk_when_the_process_ends(tmp_path: Path) -> None:
-    """The writer is no daemon: a run that never flushes still leaves its entries."""
-    script = (
-        "import sys; from ci_env.registry.cache import ContentStore; "
-        "ContentStore(sys.argv[1]).put(sys.argv[2], sys.argv[3].encode())"
-    )
-    data = body(3, size=1000)
-    run = [sys.executable, "-c", script, str(tmp_path), sha256(data), data.decode()]
-    subprocess.run(run, check=True, timeout=60)
-    assert disk_only(tmp_path).get(sha256(data)) == data
 
 
 # ---- the client over the store --------------------------------------------------------------
@@ -327,17 +284,17 @@ def test_a_symlinked_folder_is_neither_written_through_nor_evicted_from(
     (tmp_path / "cache/blobs/sha256").symlink_to(elsewhere)
     store = disk_only(tmp_path / "cache", max_bytes=1)
     with caplog.at_level(logging.WARNING):
-        put(store, sha256(body()), body())
+        store.put(sha256(body()), body())
     assert sorted(p.name for p in elsewhere.iterdir()) == ["precious"]
     assert "cannot be written" in caplog.text
 
 
 def test_eviction_leaves_files_that_are_not_entries(tmp_path: Path) -> None:
     store = disk_only(tmp_path, max_bytes=1)
-    put(store, sha256(body(1)), body(1))  # makes the folder
+    store.put(sha256(body(1)), body(1))  # makes the folder
     stranger = entry(store, sha256(body(1))).parent / "notes.txt"
     stranger.write_text("x" * 5000)
-    put(store, sha256(body(2)), body(2))
+    store.put(sha256(body(2)), body(2))
     assert stranger.exists()
     assert not entry(store, sha256(body(1))).exists()
 
@@ -364,5 +321,5 @@ def test_without_a_cache_directory_one_client_still_reads_each_digest_once(
 def test_json_nested_too_deep_to_parse_is_not_kept(tmp_path: Path) -> None:
     deep = b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     store = ContentStore(tmp_path)
-    put(store, sha256(deep), deep)  # no RecursionError
+    store.put(sha256(deep), deep)  # no RecursionError
     assert store.get(sha256(deep)) is None
