@@ -44,6 +44,7 @@ POLICIES = {
 }
 FAST = 32  # the --parallel of the extra by-name row
 BARE = Path(__file__).with_name("bare_client.py")
+FAST_RUN = f"first run, --parallel {FAST}"
 BARE_RUN = f"bare requests client, {FAST} threads"
 
 
@@ -109,11 +110,8 @@ class Case:
         xdg = {"XDG_CACHE_HOME": str(self.tmp / "xdg")}
         before = self.cpu()
         seconds, cpu = run_cleanup(self.net.host, repo, self.config, options, env=xdg)
-        row = self.row(policy, run, seconds, parallel, len(doomed))
+        row = self.finish(policy, run, seconds, parallel, repo, doomed, before)
         row.cpu = cpu
-        row.registry_cpu, row.harness_cpu = self.cpu_since(before)
-        check_left(self.reg, {repo: doomed}, self.n)
-        print(f"  {policy}, {run}: {seconds:.2f} s, {row.total} requests", flush=True)
         return row
 
     def cpu(self) -> tuple[float, float]:
@@ -123,11 +121,24 @@ class Case:
         now = self.cpu()
         return now[0] - before[0], now[1] - before[1]
 
-    def row(self, policy: str, run: str, seconds: float, parallel: int, deleted: int) -> Row:
-        """What the proxies saw of the run just finished."""
+    def finish(
+        self,
+        policy: str,
+        run: str,
+        seconds: float,
+        parallel: int,
+        repo: str,
+        doomed: list[str],
+        before: tuple[float, float],
+    ) -> Row:
+        """The row of a run just finished: what the proxies saw, the CPU spent since `before`;
+        checks that exactly `doomed` went."""
         methods = dict(self.net.methods())
-        row = Row(policy, run, seconds, parallel, methods, self.net.listing(), deleted)
+        row = Row(policy, run, seconds, parallel, methods, self.net.listing(), len(doomed))
         row.busy, row.peak, row.span = self.net.busy(), self.net.registry.peak, self.net.span()
+        row.registry_cpu, row.harness_cpu = self.cpu_since(before)
+        check_left(self.reg, {repo: doomed}, self.n)
+        print(f"  {policy}, {run}: {seconds:.2f} s, {row.total} requests", flush=True)
         return row
 
     def bare(self, repo: str) -> Row:
@@ -140,11 +151,9 @@ class Case:
         args = [self.net.host, repo, POLICIES["by name"][1], str(FAST)]
         env = {**os.environ, **secrets}  # the test registry's own, never in argv
         subprocess.run([sys.executable, str(BARE), *args], env=env, check=True)
-        row = self.row("by name", BARE_RUN, time.perf_counter() - start, FAST, len(doomed))
+        seconds = time.perf_counter() - start
+        row = self.finish("by name", BARE_RUN, seconds, FAST, repo, doomed, before)
         row.cpu = children_cpu() - cpu
-        row.registry_cpu, row.harness_cpu = self.cpu_since(before)
-        check_left(self.reg, {repo: doomed}, self.n)
-        print(f"  by name, {BARE_RUN}: {row.seconds:.2f} s, {row.total} requests", flush=True)
         return row
 
     def loop(self, policy: str) -> tuple[float, Row]:
@@ -160,11 +169,7 @@ class Case:
         else:
             pr_refs = [ref for ref in refs if ref.rsplit(":", 1)[1].startswith("pr-")]
             seconds = run_loop(DELETE_LOOP, self.config, pr_refs)
-        row = self.row(policy, "skopeo loop", seconds, 1, len(doomed))
-        row.registry_cpu, row.harness_cpu = self.cpu_since(before)
-        check_left(self.reg, {repo: doomed}, self.n)
-        print(f"  {policy}, skopeo loop: {seconds:.2f} s, {row.total} requests", flush=True)
-        return seconds, row
+        return seconds, self.finish(policy, "skopeo loop", seconds, 1, repo, doomed, before)
 
 
 def policy_rows(case: Case, policy: str) -> tuple[list[Row], Row]:
@@ -180,7 +185,7 @@ def policy_rows(case: Case, policy: str) -> tuple[list[Row], Row]:
         case.seed(repo, only_doomed=True)
         fresh = ["--cache-dir", str(case.tmp / "cache-fast")] if case.cli.cache_dir else []
         fast = options + ["--parallel", str(FAST), *fresh]
-        rows.append(case.measure(policy, f"first run, --parallel {FAST}", repo, fast))
+        rows.append(case.measure(policy, FAST_RUN, repo, fast))
         rows.append(case.bare(repo))
     loop, loop_row = case.loop(policy)
     for row in rows:
@@ -257,7 +262,7 @@ def print_bare(rows: list[Row]) -> None:
     """ci-env at --parallel 32 against the bare client: what ci-env adds to the least any
     requests client sends, and the best ratio such a client reached in this run."""
     bare = next((row for row in rows if row.run == BARE_RUN), None)
-    fast = next((row for row in rows if row.run.endswith(f"--parallel {FAST}")), None)
+    fast = next((row for row in rows if row.run == FAST_RUN), None)
     if bare is None or fast is None:
         return
     print(

@@ -262,27 +262,19 @@ def _read_regular(path: Path) -> bytes:
 
 
 def _write_atomic(path: Path, body: bytes) -> None:
-    """Write `body` to a 0600 temp file beside `path`, then rename it over `path`. By hand
-    rather than `tempfile.mkstemp`: a third fewer cycles per entry, and the name is as random."""
+    """Write `body` to a 0600 temp file beside `path`, then rename it over `path`. The temp
+    file is opened by hand rather than with `tempfile.mkstemp`: a third fewer cycles per
+    entry, and the name is as random."""
     temp = path.parent / f".tmp-{secrets.token_hex(8)}"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(temp, flags, private_files.FILE_MODE)
     try:
-        try:
-            os.fchmod(fd, private_files.FILE_MODE)  # the umask may have taken bits away
-            _write_all(fd, body)
-        finally:
-            os.close(fd)
+        with os.fdopen(os.open(temp, flags, private_files.FILE_MODE), "wb") as out:
+            os.fchmod(out.fileno(), private_files.FILE_MODE)  # the umask may take bits away
+            out.write(body)
         os.replace(temp, path)
     except BaseException:
         _unlink(temp)
         raise
-
-
-def _write_all(fd: int, body: bytes) -> None:
-    view = memoryview(body)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def _unlink(path: Path) -> None:
